@@ -1,0 +1,356 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ClientKind names the kind of finX client a BankConnection uses.
+// +kubebuilder:validation:Enum=FinXClient;ClusterFinXClient
+type ClientKind string
+
+const (
+	// ClientKindFinXClient is a FinXClient in the connection's own namespace.
+	ClientKindFinXClient ClientKind = "FinXClient"
+	// ClientKindClusterFinXClient is a cluster-scoped ClusterFinXClient.
+	ClientKindClusterFinXClient ClientKind = "ClusterFinXClient"
+)
+
+// ClientReference names the finX client whose credentials a BankConnection uses.
+type ClientReference struct {
+	// kind of the client: FinXClient (same namespace) or ClusterFinXClient.
+	// +optional
+	// +kubebuilder:default=FinXClient
+	Kind ClientKind `json:"kind,omitempty"`
+
+	// name of the client.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// AccountSelector preselects an account in the finX widget.
+type AccountSelector struct {
+	// id is an IBAN or another account identifier (account number, card number) that lets the
+	// user skip the bank selection.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	ID string `json:"id"`
+}
+
+// AccessTokenMode says whether the operator keeps a usable access token in a Secret.
+// +kubebuilder:validation:Enum=Maintain;Disabled
+type AccessTokenMode string
+
+const (
+	// AccessTokenModeMaintain keeps the access-token Secret holding a valid access token by
+	// refreshing before it expires.
+	AccessTokenModeMaintain AccessTokenMode = "Maintain"
+	// AccessTokenModeDisabled writes no access-token Secret; the operator only keeps the refresh
+	// token alive.
+	AccessTokenModeDisabled AccessTokenMode = "Disabled"
+)
+
+// AccessTokenSpec configures the Secret that workloads mount to call finX.
+type AccessTokenSpec struct {
+	// secretName is the Secret that holds the current access token (keys access_token, token_type,
+	// expires_at). Defaults to "<name>-finx-access".
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	SecretName string `json:"secretName,omitempty"`
+
+	// mode is Maintain (default: the Secret always holds a valid access token) or Disabled (no
+	// access-token Secret; only the refresh token is kept alive).
+	// +optional
+	// +kubebuilder:default=Maintain
+	Mode AccessTokenMode `json:"mode,omitempty"`
+}
+
+// BankConnectionSpec is a finX user's ongoing access to their bank data.
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.refreshTokenSecretName) || (has(self.refreshTokenSecretName) && self.refreshTokenSecretName == oldSelf.refreshTokenSecretName)",message="refreshTokenSecretName cannot be changed once set: the refresh token in the old Secret would be orphaned"
+// +kubebuilder:validation:XValidation:rule="!has(self.returnURL) || !has(self.redirectURI) || self.returnURL != self.redirectURI",message="returnURL must differ from redirectURI, or the browser would loop back into the callback"
+type BankConnectionSpec struct {
+	// clientRef names the FinXClient or ClusterFinXClient whose credentials are used.
+	// Immutable: tokens belong to the finX client that issued them.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="clientRef is immutable: tokens belong to the finX client that issued them; create a new BankConnection instead"
+	ClientRef ClientReference `json:"clientRef"`
+
+	// userID identifies the end user at finX (user_id). Use one stable id per application user.
+	// With a ClusterFinXClient whose userIDScope is Namespace, the namespace is prefixed before it is
+	// sent. Immutable.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="userID is immutable: the tokens belong to that finX user; create a new BankConnection instead"
+	UserID string `json:"userID"`
+
+	// redirectURI is sent to finX as redirect_uri: where finX sends the user's browser after the
+	// widget. Point it at the operator's callback endpoint (/callback), or at your application if it
+	// forwards the parameters to the callback with a POST. Absolute https URL; plain http only for
+	// localhost, 127.0.0.1 or [::1].
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['https', 'http'] && size(url(self).getHostname()) > 0",message="redirectURI must be an absolute http(s) URL"
+	// +kubebuilder:validation:XValidation:rule="!isURL(self) || url(self).getScheme() == 'https' || url(self).getHostname() in ['localhost', '127.0.0.1', '::1']",message="redirectURI must use https; plain http is only allowed for localhost, 127.0.0.1 or [::1]"
+	RedirectURI string `json:"redirectURI"`
+
+	// returnURL is where the operator's callback endpoint sends the browser once it has taken the
+	// code, with the query parameters state (spec.state), success and cancel. Without it the callback
+	// shows a small result page. Same URL rules as redirectURI.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['https', 'http'] && size(url(self).getHostname()) > 0",message="returnURL must be an absolute http(s) URL"
+	// +kubebuilder:validation:XValidation:rule="!isURL(self) || url(self).getScheme() == 'https' || url(self).getHostname() in ['localhost', '127.0.0.1', '::1']",message="returnURL must use https; plain http is only allowed for localhost, 127.0.0.1 or [::1]"
+	ReturnURL string `json:"returnURL,omitempty"`
+
+	// state is the application's own value, handed back unchanged on returnURL. It is not what is
+	// sent to finX: the operator sends its own unguessable state and checks it on the callback.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	State string `json:"state,omitempty"`
+
+	// trackingID is passed to finX as tracking_id.
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	TrackingID string `json:"trackingID,omitempty"`
+
+	// language of the finX widget.
+	// +optional
+	// +kubebuilder:validation:Enum=de;en;es;fr;ar
+	Language string `json:"language,omitempty"`
+
+	// providerID preselects a bank (finX provider id) in the widget.
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	ProviderID string `json:"providerID,omitempty"`
+
+	// accounts preselects accounts by IBAN or another identifier; one IBAN selects its bank.
+	// +optional
+	// +kubebuilder:validation:MaxItems=100
+	// +listType=atomic
+	Accounts []AccountSelector `json:"accounts,omitempty"`
+
+	// accountTypes limits the account types the user may connect, for example "Giro account",
+	// "Savings account", "Credit card", "Depot".
+	// +optional
+	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=64
+	// +listType=set
+	AccountTypes []string `json:"accountTypes,omitempty"`
+
+	// allowMultiSelection lets the user pick several accounts (finX default: true). Ignored by finX
+	// when accounts is set.
+	// +optional
+	AllowMultiSelection *bool `json:"allowMultiSelection,omitempty"`
+
+	// syncPeriod is how many days of history finX fetches (finX default 90); finX lowers it silently
+	// to the bank's maximum.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=3650
+	SyncPeriod *int32 `json:"syncPeriod,omitempty"`
+
+	// saveSecrets asks finX to keep the confidential parts of the bank credentials for later syncs.
+	// +optional
+	SaveSecrets *bool `json:"saveSecrets,omitempty"`
+
+	// refreshTokenSecretName is the operator-private Secret that holds the refresh token and the
+	// operator's bookkeeping. Defaults to "<name>-finx-refresh". Cannot be changed once set. Grant
+	// workloads no access to it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	RefreshTokenSecretName string `json:"refreshTokenSecretName,omitempty"`
+
+	// accessToken configures the Secret that workloads mount to call finX.
+	// +optional
+	// +kubebuilder:default={}
+	AccessToken AccessTokenSpec `json:"accessToken,omitempty"`
+
+	// refreshBefore is how long before the refresh token expires it is refreshed. Defaults to one
+	// third of the refresh token's lifetime. The access token, when maintained, is refreshed earlier
+	// still, at about two thirds of its own lifetime.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="refreshBefore must be positive"
+	RefreshBefore *metav1.Duration `json:"refreshBefore,omitempty"`
+
+	// linkLifetime is how long an unused widget link stays in status before the operator issues a
+	// new one.
+	// +optional
+	// +kubebuilder:default="1h"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m')",message="linkLifetime must be at least 1m"
+	LinkLifetime *metav1.Duration `json:"linkLifetime,omitempty"`
+
+	// suspend stops every finX call for this connection while true. Tokens are kept; a refresh token
+	// that expires while suspended needs a new authorisation.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+}
+
+// Phase is a one-word summary of where a BankConnection is in its lifecycle.
+// +kubebuilder:validation:Enum=Pending;AwaitingAuthorization;Connected;ReauthorizationRequired;Cancelled;Failed
+type Phase string
+
+const (
+	// PhasePending: nothing has been done yet, or the client is not usable.
+	PhasePending Phase = "Pending"
+	// PhaseAwaitingAuthorization: a widget link is in status and waits for the user.
+	PhaseAwaitingAuthorization Phase = "AwaitingAuthorization"
+	// PhaseConnected: the operator holds a live refresh token.
+	PhaseConnected Phase = "Connected"
+	// PhaseReauthorizationRequired: the refresh chain is dead; the user must go through the new link.
+	PhaseReauthorizationRequired Phase = "ReauthorizationRequired"
+	// PhaseCancelled: the user cancelled the widget; a new link is in status.
+	PhaseCancelled Phase = "Cancelled"
+	// PhaseFailed: the connection cannot progress without a change by a person (see conditions).
+	PhaseFailed Phase = "Failed"
+)
+
+// LinkStatus is the widget link the end user opens to authorise access.
+type LinkStatus struct {
+	// url of the finX widget. Send the end user there.
+	URL string `json:"url"`
+	// flowID is finX's id of the widget flow, returned on the callback as flow_id.
+	// +optional
+	FlowID string `json:"flowID,omitempty"`
+	// issuedAt is when the link was created.
+	IssuedAt metav1.Time `json:"issuedAt"`
+	// expiresAt is when the operator replaces the link if it has not been used.
+	// +optional
+	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+	// stateHash is the SHA-256 of the state the operator sent with this link, so the callback can
+	// find the connection without the state itself being stored anywhere.
+	// +optional
+	StateHash string `json:"stateHash,omitempty"`
+	// forGeneration is the spec generation the link was issued for; a spec change before
+	// authorisation issues a new link.
+	// +optional
+	ForGeneration int64 `json:"forGeneration,omitempty"`
+}
+
+// RefreshTokenStatus describes the refresh token held in the operator-private Secret.
+type RefreshTokenStatus struct {
+	// secretName of the operator-private Secret.
+	SecretName string `json:"secretName"`
+	// issuedAt is when the current refresh token was received.
+	// +optional
+	IssuedAt *metav1.Time `json:"issuedAt,omitempty"`
+	// expiresAt is when the current refresh token stops working.
+	// +optional
+	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+	// nextRefreshAt is when the operator next calls finX to refresh (for the access token when it
+	// is maintained, and always before refreshBefore ahead of expiresAt).
+	// +optional
+	NextRefreshAt *metav1.Time `json:"nextRefreshAt,omitempty"`
+	// rotations counts refresh-token rotations since the last authorisation.
+	// +optional
+	Rotations int64 `json:"rotations,omitempty"`
+}
+
+// AccessTokenStatus describes the access token in the workload-facing Secret.
+type AccessTokenStatus struct {
+	// secretName of the access-token Secret.
+	SecretName string `json:"secretName"`
+	// expiresAt is when the access token in the Secret stops working.
+	// +optional
+	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+}
+
+// LastError is the most recent failure, kept until the next success.
+type LastError struct {
+	// reason is a CamelCase cause, the same as the related condition reason.
+	Reason string `json:"reason"`
+	// message explains the failure; it never contains token material.
+	Message string `json:"message"`
+	// time the failure happened.
+	Time metav1.Time `json:"time"`
+}
+
+// BankConnectionStatus is what the operator observed and did.
+type BankConnectionStatus struct {
+	// phase summarises the lifecycle position.
+	// +optional
+	Phase Phase `json:"phase,omitempty"`
+
+	// conditions: Ready, LinkIssued, Authorized, TokensValid, ReauthorizationRequired.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// observedGeneration is the spec generation this status was computed for.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// link is the widget link waiting for the user, if any.
+	// +optional
+	Link *LinkStatus `json:"link,omitempty"`
+
+	// authorizedAt is when the user last completed the widget and the code was exchanged.
+	// +optional
+	AuthorizedAt *metav1.Time `json:"authorizedAt,omitempty"`
+
+	// refreshToken describes the refresh token the operator holds.
+	// +optional
+	RefreshToken *RefreshTokenStatus `json:"refreshToken,omitempty"`
+
+	// accessToken describes the access token in the workload-facing Secret.
+	// +optional
+	AccessToken *AccessTokenStatus `json:"accessToken,omitempty"`
+
+	// lastError is the most recent failure, cleared on success.
+	// +optional
+	LastError *LastError `json:"lastError,omitempty"`
+
+	// failedAttempts counts consecutive failed finX calls; reset on success.
+	// +optional
+	FailedAttempts int32 `json:"failedAttempts,omitempty"`
+
+	// lastHandledRefreshRequest is the last value of the banking.finx-operator.io/refresh annotation
+	// acted on.
+	// +optional
+	LastHandledRefreshRequest string `json:"lastHandledRefreshRequest,omitempty"`
+
+	// lastHandledRelinkRequest is the last value of the banking.finx-operator.io/relink annotation
+	// acted on.
+	// +optional
+	LastHandledRelinkRequest string `json:"lastHandledRelinkRequest,omitempty"`
+}
+
+// BankConnection is an end user's ongoing access to their bank data through finX. The operator
+// issues a widget link, takes the authorisation code from the callback, keeps the refresh token in
+// an operator-private Secret and a valid access token in a Secret workloads mount.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=bankconn
+// +kubebuilder:printcolumn:name="User",type=string,JSONPath=`.spec.userID`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Next refresh",type=date,JSONPath=`.status.refreshToken.nextRefreshAt`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="(has(self.spec.refreshTokenSecretName) ? self.spec.refreshTokenSecretName : self.metadata.name + '-finx-refresh') != (has(self.spec.accessToken) && has(self.spec.accessToken.secretName) ? self.spec.accessToken.secretName : self.metadata.name + '-finx-access')",message="spec.refreshTokenSecretName and spec.accessToken.secretName must name different Secrets: workloads must never be able to read the refresh token"
+type BankConnection struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec   BankConnectionSpec   `json:"spec"`
+	Status BankConnectionStatus `json:"status,omitempty"`
+}
+
+// BankConnectionList is a list of BankConnections.
+// +kubebuilder:object:root=true
+type BankConnectionList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []BankConnection `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&BankConnection{}, &BankConnectionList{})
+}

@@ -1,0 +1,64 @@
+package v1alpha1
+
+// Condition types of a BankConnection.
+const (
+	// ConditionReady is True when the connection holds a live refresh token and, in Maintain mode,
+	// a valid access token in its Secret: workloads can call finX.
+	ConditionReady = "Ready"
+	// ConditionLinkIssued is True while a widget link waits for the user in status.link.
+	ConditionLinkIssued = "LinkIssued"
+	// ConditionAuthorized is True once the user completed the widget and the code was exchanged;
+	// False with reason Cancelled when the user cancelled.
+	ConditionAuthorized = "Authorized"
+	// ConditionTokensValid is True while the tokens in the Secrets are unexpired and the last refresh
+	// succeeded or may still be retried in time.
+	ConditionTokensValid = "TokensValid"
+	// ConditionReauthorizationRequired is True (abnormal) when finX rejected the refresh chain or a
+	// rotation may have been lost: the user must go through the widget again.
+	ConditionReauthorizationRequired = "ReauthorizationRequired"
+)
+
+// Condition reasons. Event reasons reuse them where they describe the same thing.
+const (
+	ReasonLinkIssued              = "LinkIssued"
+	ReasonLinkPending             = "LinkPending"
+	ReasonAwaitingUser            = "AwaitingUser"
+	ReasonAuthorized              = "Authorized"
+	ReasonCancelled               = "Cancelled"
+	ReasonFlowFailed              = "FlowFailed"
+	ReasonTokensValid             = "TokensValid"
+	ReasonNoTokens                = "NoTokens"
+	ReasonTokenRefreshed          = "TokenRefreshed"
+	ReasonRefreshFailed           = "RefreshFailed"
+	ReasonExchangeFailed          = "ExchangeFailed"
+	ReasonRefreshRejected         = "RefreshRejected"
+	ReasonCodeRejected            = "CodeRejected"
+	ReasonRotationLost            = "RotationLost"
+	ReasonTokenExpired            = "TokenExpired"
+	ReasonSecretMissing           = "RefreshTokenSecretMissing"
+	ReasonChainAlive              = "ChainAlive"
+	ReasonSuspended               = "Suspended"
+	ReasonClientNotFound          = "ClientNotFound"
+	ReasonClientNotReady          = "ClientNotReady"
+	ReasonClientNotAllowed        = "ClientNotAllowed"
+	ReasonClientAuthFailed        = "ClientAuthenticationFailed"
+	ReasonFinXUnavailable         = "FinXUnavailable"
+	ReasonFinXBadResponse         = "FinXBadResponse"
+	ReasonFinXRejectedRequest     = "FinXRejectedRequest"
+	ReasonSecretWriteFailed       = "SecretWriteFailed"
+	ReasonInvalidSpec             = "InvalidSpec"
+	ReasonReauthorizationRequired = "ReauthorizationRequired"
+	ReasonConnected               = "Connected"
+	ReasonCredentialsFound        = "CredentialsFound"
+	ReasonCredentialsMissing      = "CredentialsMissing"
+	ReasonCredentialsIncomplete   = "CredentialsIncomplete"
+)
+
+// Annotations that ask the operator for a one-off action. Each new value is acted on once.
+const (
+	// AnnotationRefresh asks for a refresh now, for example `kubectl annotate bankconn x
+	// banking.finx-operator.io/refresh=$(date +%s) --overwrite`.
+	AnnotationRefresh = "banking.finx-operator.io/refresh"
+	// AnnotationRelink asks for a new widget link now.
+	AnnotationRelink = "banking.finx-operator.io/relink"
+)

@@ -1,0 +1,285 @@
+package v1alpha1_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/utils/ptr"
+
+	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
+	"github.com/finx-operator/finx-operator/internal/testenv"
+)
+
+func newNamespace() string {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "validation-"}}
+	Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+	return ns.Name
+}
+
+func validConnection(ns string) *v1.BankConnection {
+	return &v1.BankConnection{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: "conn-"},
+		Spec: v1.BankConnectionSpec{
+			ClientRef:   v1.ClientReference{Name: "finx"},
+			UserID:      "alice@example.com",
+			RedirectURI: "https://bank.example.com/callback",
+		},
+	}
+}
+
+// expectRejected asserts that the API server refused the request as invalid and that its message
+// contains every fragment, so a person reading the error learns what to fix.
+func expectRejected(err error, fragments ...string) {
+	GinkgoHelper()
+	Expect(err).To(HaveOccurred())
+	Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want 422 Invalid, got: %v", err)
+	for _, f := range fragments {
+		Expect(err.Error()).To(ContainSubstring(f))
+	}
+}
+
+var _ = Describe("BankConnection", func() {
+	var ns string
+	BeforeEach(func() { ns = newNamespace() })
+
+	It("accepts a minimal connection and applies the defaults", func() {
+		c := validConnection(ns)
+		Expect(k8sClient.Create(ctx, c)).To(Succeed())
+		Expect(c.Spec.ClientRef.Kind).To(Equal(v1.ClientKindFinXClient))
+		Expect(c.Spec.AccessToken.Mode).To(Equal(v1.AccessTokenModeMaintain))
+		Expect(c.Spec.LinkLifetime.Duration).To(Equal(time.Hour))
+	})
+
+	It("accepts every optional field with valid values, and http on loopback hosts", func() {
+		for _, host := range []string{"localhost:8082", "127.0.0.1", "[::1]:9000"} {
+			c := validConnection(ns)
+			c.Spec.RedirectURI = "http://" + host + "/callback"
+			c.Spec.ReturnURL = "http://" + host + "/done?x=1"
+			c.Spec.State = strings.Repeat("s", 1024)
+			c.Spec.TrackingID = "t-1"
+			c.Spec.Language = "ar"
+			c.Spec.ProviderID = "74bab9d2-9f60-4ab1-be63-706e67b99f58"
+			c.Spec.Accounts = []v1.AccountSelector{{ID: "DE89370400440532013000"}}
+			c.Spec.AccountTypes = []string{"Giro account", "Credit card"}
+			c.Spec.AllowMultiSelection = ptr.To(false)
+			c.Spec.SyncPeriod = ptr.To[int32](3650)
+			c.Spec.SaveSecrets = ptr.To(true)
+			c.Spec.RefreshTokenSecretName = "custom-refresh"
+			c.Spec.AccessToken = v1.AccessTokenSpec{SecretName: "custom-access", Mode: v1.AccessTokenModeDisabled}
+			c.Spec.RefreshBefore = &metav1.Duration{Duration: 240 * time.Hour}
+			c.Spec.Suspend = true
+			Expect(k8sClient.Create(ctx, c)).To(Succeed(), "host %s", host)
+		}
+	})
+
+	DescribeTable("rejects an invalid spec with a clear message",
+		func(mutate func(*v1.BankConnection), fragments ...string) {
+			c := validConnection(ns)
+			mutate(c)
+			expectRejected(k8sClient.Create(ctx, c), fragments...)
+		},
+		Entry("missing userID", func(c *v1.BankConnection) { c.Spec.UserID = "" },
+			"spec.userID", "should be at least 1 chars long"),
+		Entry("userID longer than 255", func(c *v1.BankConnection) { c.Spec.UserID = strings.Repeat("u", 256) },
+			"spec.userID", "may not be more than 255"),
+		Entry("missing redirectURI", func(c *v1.BankConnection) { c.Spec.RedirectURI = "" },
+			"spec.redirectURI"),
+		Entry("redirectURI that is not a URL", func(c *v1.BankConnection) { c.Spec.RedirectURI = "not a url" },
+			"redirectURI must be an absolute http(s) URL"),
+		Entry("relative redirectURI", func(c *v1.BankConnection) { c.Spec.RedirectURI = "/callback" },
+			"redirectURI must be an absolute http(s) URL"),
+		Entry("non-http redirectURI", func(c *v1.BankConnection) { c.Spec.RedirectURI = "ftp://example.com/cb" },
+			"redirectURI must be an absolute http(s) URL"),
+		Entry("plain http redirectURI on a public host", func(c *v1.BankConnection) {
+			c.Spec.RedirectURI = "http://bank.example.com/callback"
+		}, "redirectURI must use https; plain http is only allowed for localhost"),
+		Entry("plain http returnURL on a public host", func(c *v1.BankConnection) {
+			c.Spec.ReturnURL = "http://app.example.com/done"
+		}, "returnURL must use https"),
+		Entry("returnURL equal to redirectURI", func(c *v1.BankConnection) {
+			c.Spec.ReturnURL = c.Spec.RedirectURI
+		}, "returnURL must differ from redirectURI"),
+		Entry("unknown language", func(c *v1.BankConnection) { c.Spec.Language = "it" },
+			"spec.language", "Unsupported value", `"de"`),
+		Entry("syncPeriod of 0", func(c *v1.BankConnection) { c.Spec.SyncPeriod = ptr.To[int32](0) },
+			"spec.syncPeriod", "should be greater than or equal to 1"),
+		Entry("syncPeriod above 3650", func(c *v1.BankConnection) { c.Spec.SyncPeriod = ptr.To[int32](3651) },
+			"spec.syncPeriod", "should be less than or equal to 3650"),
+		Entry("empty account id", func(c *v1.BankConnection) { c.Spec.Accounts = []v1.AccountSelector{{ID: ""}} },
+			"spec.accounts[0].id", "should be at least 1 chars long"),
+		Entry("state longer than 1024", func(c *v1.BankConnection) { c.Spec.State = strings.Repeat("s", 1025) },
+			"spec.state"),
+		Entry("unknown client kind", func(c *v1.BankConnection) { c.Spec.ClientRef.Kind = "Secret" },
+			"spec.clientRef.kind", "Unsupported value"),
+		Entry("unknown access token mode", func(c *v1.BankConnection) { c.Spec.AccessToken.Mode = "Sometimes" },
+			"spec.accessToken.mode", "Unsupported value"),
+		Entry("invalid Secret name", func(c *v1.BankConnection) { c.Spec.RefreshTokenSecretName = "Not_A_Name" },
+			"spec.refreshTokenSecretName"),
+		Entry("refresh and access token in the same Secret", func(c *v1.BankConnection) {
+			c.Spec.RefreshTokenSecretName = "tokens"
+			c.Spec.AccessToken.SecretName = "tokens"
+		}, "must name different Secrets"),
+		Entry("access Secret named like the default refresh Secret", func(c *v1.BankConnection) {
+			c.GenerateName = ""
+			c.Name = "bob"
+			c.Spec.AccessToken.SecretName = "bob-finx-refresh"
+		}, "must name different Secrets"),
+		Entry("non-positive refreshBefore", func(c *v1.BankConnection) {
+			c.Spec.RefreshBefore = &metav1.Duration{Duration: 0}
+		}, "refreshBefore must be positive"),
+		Entry("linkLifetime under a minute", func(c *v1.BankConnection) {
+			c.Spec.LinkLifetime = &metav1.Duration{Duration: time.Second}
+		}, "linkLifetime must be at least 1m"),
+	)
+
+	DescribeTable("rejects changes to immutable fields",
+		func(mutate func(*v1.BankConnection), fragment string) {
+			c := validConnection(ns)
+			c.Spec.RefreshTokenSecretName = "kept-refresh"
+			Expect(k8sClient.Create(ctx, c)).To(Succeed())
+			mutate(c)
+			expectRejected(k8sClient.Update(ctx, c), fragment)
+		},
+		Entry("userID", func(c *v1.BankConnection) { c.Spec.UserID = "mallory@example.com" },
+			"userID is immutable"),
+		Entry("clientRef name", func(c *v1.BankConnection) { c.Spec.ClientRef.Name = "other" },
+			"clientRef is immutable"),
+		Entry("clientRef kind", func(c *v1.BankConnection) { c.Spec.ClientRef.Kind = v1.ClientKindClusterFinXClient },
+			"clientRef is immutable"),
+		Entry("refreshTokenSecretName", func(c *v1.BankConnection) { c.Spec.RefreshTokenSecretName = "moved" },
+			"refreshTokenSecretName cannot be changed"),
+		Entry("refreshTokenSecretName removed", func(c *v1.BankConnection) { c.Spec.RefreshTokenSecretName = "" },
+			"refreshTokenSecretName cannot be changed"),
+	)
+
+	It("allows changing the mutable flow settings", func() {
+		c := validConnection(ns)
+		Expect(k8sClient.Create(ctx, c)).To(Succeed())
+		c.Spec.Language = "fr"
+		c.Spec.Suspend = true
+		c.Spec.RedirectURI = "https://other.example.com/callback"
+		Expect(k8sClient.Update(ctx, c)).To(Succeed())
+	})
+})
+
+var _ = Describe("FinXClient and ClusterFinXClient", func() {
+	var ns string
+	BeforeEach(func() { ns = newNamespace() })
+
+	newClient := func() *v1.FinXClient {
+		return &v1.FinXClient{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: "finx-"},
+			Spec: v1.FinXClientSpec{
+				BaseURL:              "https://api.finx-s.qwist.cloud",
+				CredentialsSecretRef: v1.CredentialsSecretReference{Name: "creds"},
+			},
+		}
+	}
+	newClusterClient := func() *v1.ClusterFinXClient {
+		return &v1.ClusterFinXClient{
+			ObjectMeta: metav1.ObjectMeta{GenerateName: "finx-"},
+			Spec: v1.ClusterFinXClientSpec{FinXClientSpec: v1.FinXClientSpec{
+				BaseURL:              "https://api.finx-s.qwist.cloud",
+				CredentialsSecretRef: v1.CredentialsSecretReference{Name: "creds", Namespace: "finx-system"},
+			}},
+		}
+	}
+
+	It("accepts a FinXClient and applies the defaults", func() {
+		c := newClient()
+		Expect(k8sClient.Create(ctx, c)).To(Succeed())
+		Expect(c.Spec.RefreshTokenLifetime.Duration).To(Equal(2160 * time.Hour))
+		Expect(c.Spec.CredentialsSecretRef.ClientIDKey).To(Equal("client_id"))
+		Expect(c.Spec.CredentialsSecretRef.ClientSecretKey).To(Equal("client_secret"))
+		Expect(*c.Spec.RequestsPerSecond).To(BeNumerically(">", 0))
+		Expect(c.Spec.Timeout.Duration).To(Equal(30 * time.Second))
+	})
+
+	It("accepts a ClusterFinXClient and defaults userIDScope to Namespace", func() {
+		c := newClusterClient()
+		Expect(k8sClient.Create(ctx, c)).To(Succeed())
+		Expect(c.Spec.UserIDScope).To(Equal(v1.UserIDScopeNamespace))
+		Expect(k8sClient.Delete(ctx, c)).To(Succeed())
+	})
+
+	It("rejects a plain http baseURL on a public host", func() {
+		c := newClient()
+		c.Spec.BaseURL = "http://api.finx-s.qwist.cloud"
+		expectRejected(k8sClient.Create(ctx, c), "baseURL must use https")
+	})
+
+	It("rejects a baseURL that is not a URL", func() {
+		c := newClient()
+		c.Spec.BaseURL = "api.finx"
+		expectRejected(k8sClient.Create(ctx, c), "baseURL must be an absolute http(s) URL")
+	})
+
+	It("rejects a FinXClient pointing at a Secret in another namespace", func() {
+		c := newClient()
+		c.Spec.CredentialsSecretRef.Namespace = "kube-system"
+		expectRejected(k8sClient.Create(ctx, c), "credentialsSecretRef.namespace must not be set on a FinXClient")
+	})
+
+	It("rejects a ClusterFinXClient without a Secret namespace", func() {
+		c := newClusterClient()
+		c.Spec.CredentialsSecretRef.Namespace = ""
+		expectRejected(k8sClient.Create(ctx, c), "credentialsSecretRef.namespace is required on a ClusterFinXClient")
+	})
+
+	It("rejects an unknown userIDScope", func() {
+		c := newClusterClient()
+		c.Spec.UserIDScope = "Global"
+		expectRejected(k8sClient.Create(ctx, c), "spec.userIDScope", "Unsupported value")
+	})
+
+	It("rejects a refreshTokenLifetime under a minute", func() {
+		c := newClient()
+		c.Spec.RefreshTokenLifetime = &metav1.Duration{Duration: time.Second}
+		expectRejected(k8sClient.Create(ctx, c), "refreshTokenLifetime must be at least 1m")
+	})
+})
+
+var _ = Describe("config/samples", func() {
+	It("are all accepted by the API server", func() {
+		ns := newNamespace()
+		dir := filepath.Join(testenv.RepoRoot(), "config", "samples")
+		files, err := filepath.Glob(filepath.Join(dir, "banking_*.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(files).NotTo(BeEmpty())
+		kinds := map[string]bool{}
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			Expect(err).NotTo(HaveOccurred())
+			dec := yaml.NewYAMLOrJSONDecoder(strings.NewReader(string(data)), 4096)
+			for {
+				u := &unstructured.Unstructured{}
+				if err := dec.Decode(&u.Object); err != nil {
+					break
+				}
+				if len(u.Object) == 0 {
+					continue
+				}
+				if u.GetKind() != "ClusterFinXClient" {
+					u.SetNamespace(ns)
+				}
+				Expect(k8sClient.Create(ctx, u)).To(Succeed(), "sample %s %s", filepath.Base(f), u.GetKind())
+				kinds[u.GetKind()] = true
+				if u.GetKind() == "ClusterFinXClient" {
+					Expect(k8sClient.Delete(ctx, u)).To(Succeed())
+				}
+			}
+		}
+		Expect(kinds).To(HaveKey("BankConnection"))
+		Expect(kinds).To(HaveKey("FinXClient"))
+		Expect(kinds).To(HaveKey("ClusterFinXClient"))
+	})
+})
