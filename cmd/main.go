@@ -17,6 +17,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	bankingv1alpha1 "github.com/finx-operator/finx-operator/api/v1alpha1"
+	"github.com/finx-operator/finx-operator/controllers"
 	"github.com/finx-operator/finx-operator/internal/version"
 )
 
@@ -35,6 +36,8 @@ type options struct {
 	leaderElect      bool
 	leaderElectionNS string
 	enableHTTP2      bool
+	callbackAddr     string
+	maxConcurrent    int
 	zap              zap.Options
 }
 
@@ -52,6 +55,10 @@ func parseFlags() options {
 		"Namespace of the leader-election Lease (default: the namespace the manager runs in).")
 	flag.BoolVar(&o.enableHTTP2, "enable-http2", false,
 		"Allow HTTP/2 on the metrics server (off by default against HTTP/2 rapid-reset attacks).")
+	flag.StringVar(&o.callbackAddr, "callback-bind-address", ":8082",
+		"Address of the callback endpoint finX redirects users to (GET/POST /callback). Served by every replica.")
+	flag.IntVar(&o.maxConcurrent, "max-concurrent-reconciles", 4,
+		"How many BankConnections are reconciled in parallel (one object is never reconciled twice at once).")
 	o.zap = zap.Options{Development: false}
 	o.zap.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -67,6 +74,13 @@ func main() {
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), managerOptions(o))
 	if err != nil {
 		log.Error(err, "unable to create manager")
+		os.Exit(1)
+	}
+	if err := controllers.Setup(mgr, controllers.Options{
+		CallbackAddr:            o.callbackAddr,
+		MaxConcurrentReconciles: o.maxConcurrent,
+	}); err != nil {
+		log.Error(err, "unable to set up controllers")
 		os.Exit(1)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -100,6 +114,7 @@ func managerOptions(o options) ctrl.Options {
 	}
 	return ctrl.Options{
 		Scheme:                  scheme,
+		Cache:                   controllers.CacheOptions(),
 		Metrics:                 metrics,
 		HealthProbeBindAddress:  o.probeAddr,
 		LeaderElection:          o.leaderElect,

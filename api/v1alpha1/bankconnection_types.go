@@ -256,6 +256,9 @@ type RefreshTokenStatus struct {
 type AccessTokenStatus struct {
 	// secretName of the access-token Secret.
 	SecretName string `json:"secretName"`
+	// issuedAt is when the access token in the Secret was received.
+	// +optional
+	IssuedAt *metav1.Time `json:"issuedAt,omitempty"`
 	// expiresAt is when the access token in the Secret stops working.
 	// +optional
 	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
@@ -269,6 +272,9 @@ type LastError struct {
 	Message string `json:"message"`
 	// time the failure happened.
 	Time metav1.Time `json:"time"`
+	// nextAttemptAt is when the operator tries again (after backoff, honouring finX's Retry-After).
+	// +optional
+	NextAttemptAt *metav1.Time `json:"nextAttemptAt,omitempty"`
 }
 
 // BankConnectionStatus is what the operator observed and did.

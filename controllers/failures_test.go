@@ -1,0 +1,199 @@
+package controllers_test
+
+import (
+	"net/http"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	admissionv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
+	"github.com/finx-operator/finx-operator/internal/sandbox"
+	"github.com/finx-operator/finx-operator/internal/tokenstore"
+)
+
+var _ = Describe("BankConnection failures", func() {
+	var t tenant
+	BeforeEach(func() {
+		t = newTenant(nil)
+		DeferCleanup(sbx.ClearFaults)
+	})
+
+	// disabled keeps the scheduled refresh far away (about 40s), so specs trigger refreshes by annotation.
+	disabled := func(c *v1.BankConnection) { c.Spec.AccessToken.Mode = v1.AccessTokenModeDisabled }
+
+	It("asks for a new authorisation, with a new link, when finX rejects the refresh token", func() {
+		c := t.connection("judy", disabled)
+		authorize(c)
+		dead := readTokens(c).refresh
+		Expect(sbx.RevokeUser("judy@example.com")).To(BeNumerically(">", 0))
+		annotate(c, v1.AnnotationRefresh, "after-revoke")
+
+		got := waitForPhase(c, v1.PhaseReauthorizationRequired, 20*time.Second)
+		cond := condition(c, v1.ConditionReauthorizationRequired)
+		Expect(cond.Status).To(Equal(metav1.ConditionTrue))
+		Expect(cond.Reason).To(Equal(v1.ReasonRefreshRejected))
+		Expect(condition(c, v1.ConditionReady).Status).To(Equal(metav1.ConditionFalse))
+		Expect(condition(c, v1.ConditionTokensValid).Status).To(Equal(metav1.ConditionFalse))
+		Expect(got.Status.Link).NotTo(BeNil(), "a new link is issued at once")
+		Expect(got.Status.LastError.Reason).To(Equal(v1.ReasonRefreshRejected))
+		Expect(warningEvents(c, v1.ReasonReauthorizationRequired)).NotTo(BeEmpty())
+		Expect(readTokens(c).refresh).To(Equal(dead), "the dead token is kept until a new authorisation replaces it")
+
+		// The user goes through the new link and the connection recovers.
+		p := visit(http.MethodGet, completeWidget(got.Status.Link.URL, sandbox.DriveOptions{}))
+		Expect(p.status).To(Equal(http.StatusOK))
+		waitForPhase(c, v1.PhaseConnected, 20*time.Second)
+		Expect(condition(c, v1.ConditionReauthorizationRequired).Status).To(Equal(metav1.ConditionFalse))
+		Expect(sbx.RefreshTokenState(readTokens(c).refresh)).To(Equal(sandbox.TokenActive))
+	})
+
+	It("backs off on finX 5xx, then succeeds", func() {
+		c := t.connection("ken", disabled)
+		authorize(c)
+		before := readTokens(c).refresh
+		// Retry-After keeps the failed state visible long enough to look at it.
+		sbx.InjectFault(sandbox.Fault{Endpoint: "token", GrantType: "refresh_token", Status: http.StatusServiceUnavailable, RetryAfter: 2 * time.Second, Count: 2})
+		annotate(c, v1.AnnotationRefresh, "5xx")
+		Eventually(func(g Gomega) {
+			got := get(c)
+			g.Expect(got.Status.FailedAttempts).To(BeNumerically(">=", 1))
+			g.Expect(got.Status.LastError).NotTo(BeNil())
+			g.Expect(got.Status.LastError.Reason).To(Equal(v1.ReasonFinXUnavailable))
+			g.Expect(got.Status.LastError.NextAttemptAt).NotTo(BeNil())
+		}).WithTimeout(10 * time.Second).WithPolling(20 * time.Millisecond).Should(Succeed())
+		Expect(get(c).Status.Phase).To(Equal(v1.PhaseConnected), "the chain is still alive while retrying")
+		Expect(sbx.RefreshTokenState(before)).To(Equal(sandbox.TokenActive), "a 5xx spends nothing")
+
+		Eventually(func() string { return readTokens(c).refresh }).WithTimeout(15 * time.Second).ShouldNot(Equal(before))
+		Eventually(func(g Gomega) {
+			got := get(c)
+			g.Expect(got.Status.FailedAttempts).To(BeZero())
+			g.Expect(got.Status.LastError).To(BeNil())
+		}).Should(Succeed())
+		Expect(sbx.Stats().Endpoints["token"].ByStatus[http.StatusServiceUnavailable]).To(BeNumerically(">=", 2))
+		Expect(warningEvents(c, v1.ReasonRefreshFailed)).NotTo(BeEmpty())
+	})
+
+	It("honours Retry-After on 429", func() {
+		c := t.connection("liam", disabled)
+		authorize(c)
+		before := readTokens(c).refresh
+		sbx.InjectFault(sandbox.Fault{Endpoint: "token", GrantType: "refresh_token", Status: http.StatusTooManyRequests, RetryAfter: 3 * time.Second, Count: 1})
+		annotate(c, v1.AnnotationRefresh, "429")
+		var failedAt, next time.Time
+		Eventually(func(g Gomega) {
+			le := get(c).Status.LastError
+			g.Expect(le).NotTo(BeNil())
+			g.Expect(le.NextAttemptAt).NotTo(BeNil())
+			failedAt, next = le.Time.Time, le.NextAttemptAt.Time
+		}).WithTimeout(10 * time.Second).WithPolling(20 * time.Millisecond).Should(Succeed())
+		Expect(next.Sub(failedAt)).To(BeNumerically(">=", 2*time.Second), "Retry-After beats the 300ms backoff base")
+		Eventually(func() string { return readTokens(c).refresh }).WithTimeout(15 * time.Second).ShouldNot(Equal(before))
+		Expect(time.Now()).To(BeTemporally(">=", failedAt.Add(2*time.Second)))
+	})
+
+	It("keeps a rotated token in memory while its Secret cannot be written, without calling finX again", func() {
+		c := t.connection("mallory", disabled)
+		authorize(c)
+		spent := readTokens(c).refresh
+		unblock := blockTokenCommits(t.ns)
+		calls := tokenCalls()
+		annotate(c, v1.AnnotationRefresh, "blocked")
+
+		// finX rotated the token, but the operator could not store the new one.
+		Eventually(func() sandbox.TokenState { return sbx.RefreshTokenState(spent) }).WithTimeout(10 * time.Second).Should(Equal(sandbox.TokenSpent))
+		Eventually(func() string {
+			le := get(c).Status.LastError
+			if le == nil {
+				return ""
+			}
+			return le.Reason
+		}).WithTimeout(10 * time.Second).Should(Equal(v1.ReasonSecretWriteFailed))
+		tp := readTokens(c)
+		Expect(tp.refresh).To(Equal(spent))
+		Expect(tp.private.Annotations).To(HaveKey(tokenstore.AnnotationInFlight))
+		// The operator keeps retrying the write, never the spent token.
+		Consistently(tokenCalls).WithTimeout(3 * time.Second).Should(Equal(calls + 1))
+
+		unblock()
+		Eventually(func() string { return readTokens(c).refresh }).WithTimeout(20 * time.Second).ShouldNot(Equal(spent))
+		tp = readTokens(c)
+		Expect(sbx.RefreshTokenState(tp.refresh)).To(Equal(sandbox.TokenActive), "the token held in memory is the live one")
+		Expect(tp.private.Annotations).NotTo(HaveKey(tokenstore.AnnotationInFlight))
+		Expect(tokenCalls()).To(Equal(calls + 1))
+		Eventually(func() *v1.LastError { return get(c).Status.LastError }).Should(BeNil())
+		Expect(get(c).Status.Phase).To(Equal(v1.PhaseConnected))
+	})
+
+	It("reports RotationLost with a new link when a rotation's answer never arrived", func() {
+		c := t.connection("niaj", disabled)
+		authorize(c)
+		sbx.InjectFault(sandbox.Fault{Endpoint: "token", GrantType: "refresh_token", DropAfterRotation: true, Count: 1})
+		annotate(c, v1.AnnotationRefresh, "drop")
+		got := waitForPhase(c, v1.PhaseReauthorizationRequired, 20*time.Second)
+		Expect(condition(c, v1.ConditionReauthorizationRequired).Reason).To(Equal(v1.ReasonRotationLost))
+		Expect(got.Status.Link).NotTo(BeNil())
+		Expect(sbx.Stats().Endpoints["token"].Dropped).To(BeNumerically(">=", 1))
+	})
+})
+
+// blockTokenCommits installs a ValidatingAdmissionPolicy that refuses any Secret update in ns which
+// clears the refresh journal, i.e. the write that stores a rotated token. It returns the undo.
+func blockTokenCommits(ns string) func() {
+	name := "block-commits-" + ns
+	policy := &admissionv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: admissionv1.ValidatingAdmissionPolicySpec{
+			FailurePolicy: ptr.To(admissionv1.Fail),
+			MatchConstraints: &admissionv1.MatchResources{ResourceRules: []admissionv1.NamedRuleWithOperations{{
+				RuleWithOperations: admissionv1.RuleWithOperations{
+					Operations: []admissionv1.OperationType{admissionv1.Update},
+					Rule:       admissionv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"secrets"}},
+				},
+			}}},
+			Validations: []admissionv1.Validation{{
+				Expression: `!(has(oldObject.metadata.annotations) && 'banking.finx-operator.io/in-flight' in oldObject.metadata.annotations) || (has(object.metadata.annotations) && 'banking.finx-operator.io/in-flight' in object.metadata.annotations)`,
+				Message:    "test: token commits are blocked",
+			}},
+		},
+	}
+	binding := &admissionv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: admissionv1.ValidatingAdmissionPolicyBindingSpec{
+			PolicyName:        name,
+			ValidationActions: []admissionv1.ValidationAction{admissionv1.Deny},
+			MatchResources: &admissionv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
+				MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns},
+			}},
+		},
+	}
+	Expect(k8sClient.Create(ctx, policy)).To(Succeed())
+	Expect(k8sClient.Create(ctx, binding)).To(Succeed())
+	// Policies take a moment to be enforced: probe with a Secret of our own until it is.
+	probe := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{
+		Namespace: ns, Name: "commit-probe", Annotations: map[string]string{tokenstore.AnnotationInFlight: "probe"},
+	}}
+	Expect(k8sClient.Create(ctx, probe)).To(Succeed())
+	Eventually(func() error {
+		s := &corev1.Secret{}
+		if err := k8sClient.Get(ctx, clientKey(probe), s); err != nil {
+			return err
+		}
+		delete(s.Annotations, tokenstore.AnnotationInFlight)
+		if err := k8sClient.Update(ctx, s); err == nil {
+			s.Annotations = map[string]string{tokenstore.AnnotationInFlight: "probe"}
+			_ = k8sClient.Update(ctx, s)
+			return errNotYet
+		}
+		return nil
+	}).WithTimeout(20 * time.Second).Should(Succeed())
+	return func() {
+		Expect(k8sClient.Delete(ctx, binding)).To(Succeed())
+		Expect(k8sClient.Delete(ctx, policy)).To(Succeed())
+	}
+}

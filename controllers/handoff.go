@@ -1,0 +1,112 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
+	"github.com/finx-operator/finx-operator/internal/callback"
+	"github.com/finx-operator/finx-operator/internal/tokenstore"
+)
+
+// CallbackHandoff connects the callback endpoint to the reconciler: it finds the connection by the
+// hash of the state and stores the result in the connection's private Secret. It runs on every
+// replica and never calls finX.
+type CallbackHandoff struct {
+	// Cache is the manager's cached client, with the indexes from RegisterIndexes.
+	Cache client.Client
+	// APIReader reads the private Secret fresh before it is written.
+	APIReader client.Reader
+	Clock     clock.PassiveClock
+}
+
+var _ callback.Handoff = (*CallbackHandoff)(nil)
+
+// lookupAttempts absorb the short delay between the reconciler writing a link to status and this
+// replica's cache seeing it (a user in a test harness can be that fast).
+const (
+	lookupAttempts = 10
+	lookupInterval = 200 * time.Millisecond
+	writeAttempts  = 5
+)
+
+// Deliver implements callback.Handoff.
+func (h *CallbackHandoff) Deliver(ctx context.Context, req callback.Request) (callback.Result, error) {
+	hash := StateHash(req.State)
+	conn, err := h.findConnection(ctx, hash)
+	if err != nil {
+		return callback.Result{}, err
+	}
+	res := callback.Result{ReturnURL: conn.Spec.ReturnURL, AppState: conn.Spec.State}
+	if exp := conn.Status.Link.ExpiresAt; exp != nil && !h.Clock.Now().Before(exp.Time) {
+		return res, callback.ErrLinkExpired
+	}
+	cb := tokenstore.Callback{
+		Result: tokenstore.CallbackFailed, StateHash: hash, FlowID: req.FlowID, ReceivedAt: h.Clock.Now(),
+	}
+	switch {
+	case req.Success:
+		cb.Result, cb.Code = tokenstore.CallbackSuccess, req.Code
+	case req.Cancel:
+		cb.Result = tokenstore.CallbackCancelled
+	}
+	key := types.NamespacedName{Namespace: conn.Namespace, Name: refreshSecretName(conn)}
+	for attempt := 0; ; attempt++ {
+		p, err := tokenstore.ReadPrivate(ctx, h.APIReader, key)
+		if err != nil {
+			return res, err
+		}
+		if p == nil {
+			return res, errors.New("the connection's private Secret does not exist yet")
+		}
+		err = tokenstore.RecordCallback(ctx, h.Cache, p, cb)
+		switch {
+		case errors.Is(err, tokenstore.ErrStateUsed):
+			return res, callback.ErrStateUsed
+		case apierrors.IsConflict(err) && attempt < writeAttempts:
+			continue // someone wrote the Secret meanwhile: re-read, and see whether it was this state
+		}
+		return res, err
+	}
+}
+
+// findConnection returns the connection whose current link carries this state hash.
+func (h *CallbackHandoff) findConnection(ctx context.Context, hash string) (*v1.BankConnection, error) {
+	for attempt := 0; attempt < lookupAttempts; attempt++ {
+		list := &v1.BankConnectionList{}
+		if err := h.Cache.List(ctx, list, client.MatchingFields{indexStateHash: hash}); err != nil {
+			return nil, err
+		}
+		if len(list.Items) == 1 {
+			return &list.Items[0], nil
+		}
+		used, err := h.stateConsumed(ctx, hash)
+		if err != nil {
+			return nil, err
+		}
+		if used {
+			return nil, callback.ErrStateUsed
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(lookupInterval):
+		}
+	}
+	return nil, callback.ErrUnknownState
+}
+
+func (h *CallbackHandoff) stateConsumed(ctx context.Context, hash string) (bool, error) {
+	list := &corev1.SecretList{}
+	if err := h.Cache.List(ctx, list, client.MatchingFields{indexConsumedState: hash}); err != nil {
+		return false, err
+	}
+	return len(list.Items) > 0, nil
+}

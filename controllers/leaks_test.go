@@ -1,0 +1,41 @@
+package controllers_test
+
+import (
+	"encoding/json"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+
+	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
+	"github.com/finx-operator/finx-operator/internal/sandbox"
+)
+
+// After every other spec: no token, code, state or client secret seen during the suite may appear in
+// the manager's logs, in events, or in any BankConnection's status.
+var _ = AfterSuite(func() {
+	if k8sClient == nil {
+		return
+	}
+	secrets.add("client secret", sandbox.DefaultClientSecret)
+	Expect(secrets.size()).To(BeNumerically(">", 10), "the suite must have collected tokens to look for")
+
+	Expect(secrets.leakIn(logs.String())).To(BeEmpty(), "manager logs leak a secret")
+
+	events := &eventsv1.EventList{}
+	Expect(k8sClient.List(ctx, events)).To(Succeed())
+	Expect(events.Items).NotTo(BeEmpty())
+	b, _ := json.Marshal(events.Items)
+	Expect(secrets.leakIn(string(b))).To(BeEmpty(), "events leak a secret")
+
+	coreEvents := &corev1.EventList{}
+	Expect(k8sClient.List(ctx, coreEvents)).To(Succeed())
+	b, _ = json.Marshal(coreEvents.Items)
+	Expect(secrets.leakIn(string(b))).To(BeEmpty(), "core events leak a secret")
+
+	conns := &v1.BankConnectionList{}
+	Expect(k8sClient.List(ctx, conns)).To(Succeed())
+	b, _ = json.Marshal(conns.Items)
+	Expect(secrets.leakIn(string(b))).To(BeEmpty(), "a BankConnection leaks a secret")
+})

@@ -1,0 +1,46 @@
+package controllers
+
+import (
+	"sync"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/finx-operator/finx-operator/internal/tokenstore"
+)
+
+// pendingTokens holds tokens finX returned that are not yet safely in their Secrets. While an entry
+// exists for a connection, the reconciler only retries the writes: it never calls finX again with
+// the refresh token that was just spent.
+type pendingTokens struct {
+	mu      sync.Mutex
+	entries map[types.UID]pendingEntry
+}
+
+type pendingEntry struct {
+	tokens    tokenstore.Tokens
+	operation string // opRefresh or opExchange
+	rotated   bool   // finX returned a new refresh token
+}
+
+func newPendingTokens() *pendingTokens {
+	return &pendingTokens{entries: map[types.UID]pendingEntry{}}
+}
+
+func (p *pendingTokens) put(uid types.UID, e pendingEntry) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.entries[uid] = e
+}
+
+func (p *pendingTokens) get(uid types.UID) (pendingEntry, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e, ok := p.entries[uid]
+	return e, ok
+}
+
+func (p *pendingTokens) drop(uid types.UID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.entries, uid)
+}

@@ -1,0 +1,105 @@
+package controllers
+
+import (
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
+)
+
+// summarize derives Ready, TokensValid and the phase from what the steps recorded, in one place and
+// one fixed order, so every reconcile path ends with consistent status.
+func summarize(s *reconcileState) {
+	c := s.conn
+	st := &c.Status
+	reauth := meta.FindStatusCondition(st.Conditions, v1.ConditionReauthorizationRequired)
+	reauthTrue := reauth != nil && reauth.Status == metav1.ConditionTrue
+	if reauth == nil {
+		s.setCondition(v1.ConditionReauthorizationRequired, metav1.ConditionFalse, v1.ReasonChainAlive, "No new authorisation is needed.")
+		reauthTrue = false
+	}
+	if meta.FindStatusCondition(st.Conditions, v1.ConditionLinkIssued) == nil {
+		s.setCondition(v1.ConditionLinkIssued, metav1.ConditionFalse, v1.ReasonLinkPending, "No widget link has been issued yet.")
+	}
+	if meta.FindStatusCondition(st.Conditions, v1.ConditionAuthorized) == nil {
+		s.setCondition(v1.ConditionAuthorized, metav1.ConditionFalse, v1.ReasonAwaitingUser, "The user has not completed the finX widget yet.")
+	}
+
+	hasChain := st.RefreshToken != nil && st.RefreshToken.ExpiresAt != nil
+	refreshAlive := hasChain && s.now.Before(st.RefreshToken.ExpiresAt.Time) && !reauthTrue
+	accessAlive := !maintainAccessToken(c) || (st.AccessToken != nil && st.AccessToken.ExpiresAt != nil && s.now.Before(st.AccessToken.ExpiresAt.Time))
+
+	switch {
+	case !hasChain:
+		s.setCondition(v1.ConditionTokensValid, metav1.ConditionFalse, v1.ReasonNoTokens, "The operator holds no tokens yet.")
+	case reauthTrue:
+		s.setCondition(v1.ConditionTokensValid, metav1.ConditionFalse, reauth.Reason, "The refresh token can no longer be used: "+reauth.Message)
+	case !refreshAlive:
+		s.setCondition(v1.ConditionTokensValid, metav1.ConditionFalse, v1.ReasonTokenExpired, "The refresh token expired at "+stamp(st.RefreshToken.ExpiresAt)+".")
+	case !accessAlive:
+		s.setCondition(v1.ConditionTokensValid, metav1.ConditionFalse, v1.ReasonTokenExpired, "The access token in the Secret has expired; a refresh is pending.")
+	default:
+		msg := "The refresh token is valid until " + stamp(st.RefreshToken.ExpiresAt) + "."
+		if maintainAccessToken(c) && st.AccessToken != nil {
+			msg += " The access token is valid until " + stamp(st.AccessToken.ExpiresAt) + "."
+		}
+		s.setCondition(v1.ConditionTokensValid, metav1.ConditionTrue, v1.ReasonTokensValid, msg)
+	}
+
+	setReady(s, reauth, refreshAlive, accessAlive)
+	st.Phase = phase(s, reauthTrue, refreshAlive)
+	if !refreshAlive && st.RefreshToken != nil {
+		st.RefreshToken.NextRefreshAt = nil
+	}
+	st.ObservedGeneration = c.Generation
+}
+
+func setReady(s *reconcileState, reauth *metav1.Condition, refreshAlive, accessAlive bool) {
+	not := func(reason, msg string) { s.setCondition(v1.ConditionReady, metav1.ConditionFalse, reason, msg) }
+	switch {
+	case s.suspended:
+		not(v1.ReasonSuspended, "The connection is suspended: the operator makes no finX calls and does not refresh tokens.")
+	case s.clientProblem != nil:
+		not(s.clientProblem.reason, s.clientProblem.message)
+	case reauth != nil && reauth.Status == metav1.ConditionTrue:
+		not(v1.ReasonReauthorizationRequired, "The user must authorise again through the link in status.link.url.")
+	case s.stalled != nil && !refreshAlive:
+		not(s.stalled.reason, s.stalled.message)
+	case !refreshAlive:
+		not(v1.ReasonAwaitingUser, "Waiting for the user to authorise access through the link in status.link.url.")
+	case !accessAlive:
+		not(v1.ReasonTokenExpired, "The access token has expired and has not been refreshed yet.")
+	default:
+		s.setCondition(v1.ConditionReady, metav1.ConditionTrue, v1.ReasonConnected, "Connected: the Secrets hold valid tokens.")
+	}
+}
+
+func phase(s *reconcileState, reauthTrue, refreshAlive bool) v1.Phase {
+	authorized := meta.FindStatusCondition(s.conn.Status.Conditions, v1.ConditionAuthorized)
+	switch {
+	case reauthTrue:
+		return v1.PhaseReauthorizationRequired
+	case refreshAlive:
+		return v1.PhaseConnected
+	case s.stalled != nil:
+		return v1.PhaseFailed
+	case authorized != nil && authorized.Reason == v1.ReasonCancelled:
+		return v1.PhaseCancelled
+	case s.conn.Status.Link != nil:
+		return v1.PhaseAwaitingAuthorization
+	case s.suspended || s.clientProblem != nil:
+		if s.conn.Status.Phase != "" {
+			return s.conn.Status.Phase
+		}
+	}
+	return v1.PhasePending
+}
+
+func stamp(t *metav1.Time) string {
+	if t == nil {
+		return "an unknown time"
+	}
+	return t.UTC().Format(time.RFC3339)
+}

@@ -1,0 +1,87 @@
+package controllers
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/finx-operator/finx-operator/internal/callback"
+	"github.com/finx-operator/finx-operator/internal/metrics"
+	"github.com/finx-operator/finx-operator/internal/tokenstore"
+	"github.com/finx-operator/finx-operator/internal/version"
+)
+
+// Options configure the controllers and the callback endpoint.
+type Options struct {
+	// CallbackAddr is where the callback endpoint listens ("" disables it).
+	CallbackAddr string
+	// CallbackReady is closed once the callback endpoint listens (optional).
+	CallbackReady chan struct{}
+	// MaxConcurrentReconciles bounds parallel BankConnection reconciles.
+	MaxConcurrentReconciles int
+	// BackoffBase and BackoffMax shape retries after failed finX calls (defaults 2s and 5m).
+	BackoffBase, BackoffMax time.Duration
+	// HTTPClient overrides the transport toward finX (optional).
+	HTTPClient *http.Client
+	// Metrics receives the operator's metrics; nil registers them with controller-runtime's registry.
+	Metrics *metrics.Recorder
+}
+
+// CacheOptions limits the manager's Secret cache to the Secrets the operator manages, so memory does
+// not grow with unrelated Secrets in the cluster. Other Secrets (client credentials) are read
+// directly from the API server.
+func CacheOptions() cache.Options {
+	return cache.Options{
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{tokenstore.LabelManagedBy: tokenstore.ManagedByValue})},
+		},
+	}
+}
+
+// Setup registers every controller and the callback endpoint with the manager.
+func Setup(mgr ctrl.Manager, o Options) error {
+	rec := o.Metrics
+	if rec == nil {
+		rec = metrics.New(ctrlmetrics.Registry)
+	}
+	clients := &ClientSource{
+		Reader:     mgr.GetClient(),
+		APIReader:  mgr.GetAPIReader(),
+		UserAgent:  version.UserAgent(),
+		Observe:    rec.ObserveRequest,
+		HTTPClient: o.HTTPClient,
+	}
+	bc := NewBankConnectionReconciler(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetEventRecorder("finx-operator"), clients, rec)
+	bc.MaxConcurrentReconciles = o.MaxConcurrentReconciles
+	if o.BackoffBase > 0 && o.BackoffMax > 0 {
+		bc.WithBackoff(o.BackoffBase, o.BackoffMax)
+	}
+	if err := bc.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the BankConnection controller: %w", err)
+	}
+	for _, cluster := range []bool{false, true} {
+		r := &FinXClientReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Cluster: cluster}
+		if err := r.SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("setting up the client controller: %w", err)
+		}
+	}
+	if o.CallbackAddr == "" {
+		return nil
+	}
+	return mgr.Add(&callback.Server{
+		Addr:  o.CallbackAddr,
+		Ready: o.CallbackReady,
+		Log:   mgr.GetLogger().WithName("callback"),
+		Handoff: &CallbackHandoff{
+			Cache: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: clock.RealClock{},
+		},
+	})
+}

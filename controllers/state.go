@@ -1,0 +1,109 @@
+package controllers
+
+import (
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
+	"github.com/finx-operator/finx-operator/internal/tokenstore"
+)
+
+// minRequeue keeps a schedule that is already due from turning into a hot loop.
+const minRequeue = time.Second
+
+// reconcileState is everything one reconcile knows, passed to each step instead of loose pointers.
+type reconcileState struct {
+	conn *v1.BankConnection
+	now  time.Time
+
+	client  *resolvedClient     // nil until resolved, or when the client is unusable
+	private *tokenstore.Private // the operator-private Secret as read from the API server
+
+	suspended     bool
+	clientProblem *problem // the client cannot be used (Ready=False with this reason)
+	stalled       *problem // finX refused the request itself: needs a change by a person
+
+	requeueAt time.Time
+}
+
+type problem struct{ reason, message string }
+
+func newReconcileState(conn *v1.BankConnection, now time.Time) *reconcileState {
+	return &reconcileState{conn: conn, now: now}
+}
+
+// requeue asks for the next reconcile no later than at.
+func (s *reconcileState) requeue(at time.Time) {
+	if at.IsZero() {
+		return
+	}
+	if s.requeueAt.IsZero() || at.Before(s.requeueAt) {
+		s.requeueAt = at
+	}
+}
+
+// result turns the earliest requested time into a RequeueAfter; an error lets the rate limiter decide.
+func (s *reconcileState) result(res ctrl.Result, err error) ctrl.Result {
+	if err != nil || s.requeueAt.IsZero() {
+		return res
+	}
+	return ctrl.Result{RequeueAfter: max(s.requeueAt.Sub(s.now), minRequeue)}
+}
+
+// chainUsable reports whether the connection holds a refresh token worth refreshing.
+func (s *reconcileState) chainUsable() bool {
+	if s.private == nil || !s.private.HasRefreshToken() {
+		return false
+	}
+	if meta.IsStatusConditionTrue(s.conn.Status.Conditions, v1.ConditionReauthorizationRequired) {
+		return false
+	}
+	exp := s.private.RefreshExpiresAt()
+	return exp.IsZero() || s.now.Before(exp)
+}
+
+// setCondition sets a condition stamped with the generation it was computed for.
+func (s *reconcileState) setCondition(typ string, status metav1.ConditionStatus, reason, message string) {
+	meta.SetStatusCondition(&s.conn.Status.Conditions, metav1.Condition{
+		Type: typ, Status: status, Reason: reason, Message: message,
+		ObservedGeneration: s.conn.Generation,
+	})
+}
+
+// recordFailure notes a failed attempt and schedules the retry.
+func (s *reconcileState) recordFailure(reason, message string, retryAt time.Time) {
+	st := &s.conn.Status
+	st.FailedAttempts++
+	st.LastError = &v1.LastError{
+		Reason: reason, Message: message, Time: metav1.NewTime(s.now),
+		NextAttemptAt: ptrTime(retryAt),
+	}
+	s.requeue(retryAt)
+}
+
+// clearFailures resets the failure bookkeeping after a success.
+func (s *reconcileState) clearFailures() {
+	s.conn.Status.FailedAttempts = 0
+	s.conn.Status.LastError = nil
+}
+
+// waitingForRetry reports whether an earlier failure's backoff has not run out yet.
+func (s *reconcileState) waitingForRetry() bool {
+	le := s.conn.Status.LastError
+	if le == nil || le.NextAttemptAt == nil || !s.now.Before(le.NextAttemptAt.Time) {
+		return false
+	}
+	s.requeue(le.NextAttemptAt.Time)
+	return true
+}
+
+func ptrTime(t time.Time) *metav1.Time {
+	if t.IsZero() {
+		return nil
+	}
+	mt := metav1.NewTime(t)
+	return &mt
+}

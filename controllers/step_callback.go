@@ -1,0 +1,115 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
+	"github.com/finx-operator/finx-operator/internal/finx"
+	"github.com/finx-operator/finx-operator/internal/tokenstore"
+)
+
+// codeRetryWindow is how long a failed exchange is retried. finX documents codes living 5 minutes
+// (or 1 hour); after that a new link is the only way forward.
+const codeRetryWindow = 4 * time.Minute
+
+// handleCallback acts on a result the callback endpoint handed over.
+func (r *BankConnectionReconciler) handleCallback(ctx context.Context, st *reconcileState) (bool, error) {
+	if st.private == nil {
+		return false, nil
+	}
+	cb := st.private.Callback()
+	if cb == nil {
+		return false, nil
+	}
+	if l := st.conn.Status.Link; l == nil || l.StateHash != cb.StateHash {
+		// A result for a link that has since been replaced: its code must not be exchanged.
+		return false, tokenstore.Abandon(ctx, r.Client, st.private)
+	}
+	switch cb.Result {
+	case tokenstore.CallbackSuccess:
+		return true, r.exchangeCode(ctx, st, cb)
+	case tokenstore.CallbackCancelled:
+		return true, r.flowEnded(ctx, st, v1.ReasonCancelled, corev1.EventTypeNormal, "The user cancelled the finX widget.")
+	default:
+		return true, r.flowEnded(ctx, st, v1.ReasonFlowFailed, corev1.EventTypeWarning, "The finX widget reported that the flow did not succeed.")
+	}
+}
+
+// exchangeCode trades the single-use code for tokens at once and stores them.
+func (r *BankConnectionReconciler) exchangeCode(ctx context.Context, st *reconcileState, cb *tokenstore.Callback) error {
+	if st.waitingForRetry() {
+		return nil
+	}
+	if !cb.ReceivedAt.IsZero() && st.now.Sub(cb.ReceivedAt) > codeRetryWindow {
+		return r.codeUnusable(ctx, st, "The authorisation code could not be exchanged before it expired.")
+	}
+	if err := tokenstore.BeginSpend(ctx, r.Client, st.private, opExchange, st.now); err != nil {
+		return err
+	}
+	tok, err := st.client.api.ExchangeCode(ctx, cb.Code)
+	if err != nil {
+		f := classifyFinX(err)
+		if f.deadChain || f.stalls {
+			return r.codeUnusable(ctx, st, fmt.Sprintf("finX refused the authorisation code (%v).", err))
+		}
+		if !f.outcomeUnknown {
+			_ = tokenstore.EndSpend(ctx, r.Client, st.private)
+		}
+		retry := r.Backoff.retryAt(st.now, st.conn.Status.FailedAttempts+1, finx.RetryAfter(err), cb.ReceivedAt.Add(codeRetryWindow))
+		st.recordFailure(f.reason, fmt.Sprintf("Exchanging the authorisation code failed (%v); retrying.", err), retry)
+		r.event(st, corev1.EventTypeWarning, v1.ReasonExchangeFailed, "Exchanging the authorisation code failed (%v); retrying", err)
+		return nil
+	}
+	e := pendingEntry{tokens: tokensFrom(st, tok, nil), operation: opExchange}
+	r.pending.put(st.conn.UID, e)
+	if err := r.commitTokens(ctx, st, e); err != nil {
+		return err
+	}
+	r.event(st, corev1.EventTypeNormal, v1.ReasonAuthorized, "The user authorised access; tokens stored, next refresh at %s", stamp(st.conn.Status.RefreshToken.NextRefreshAt))
+	return nil
+}
+
+// markAuthorized records a successful exchange (called once its tokens are stored).
+func (r *BankConnectionReconciler) markAuthorized(st *reconcileState) {
+	c := st.conn
+	c.Status.AuthorizedAt = ptrTime(st.now)
+	c.Status.Link = nil
+	st.setCondition(v1.ConditionAuthorized, metav1.ConditionTrue, v1.ReasonAuthorized, "The user authorised access through the finX widget.")
+	st.setCondition(v1.ConditionLinkIssued, metav1.ConditionFalse, v1.ReasonAuthorized, "No link is needed: the connection is authorised.")
+	st.setCondition(v1.ConditionReauthorizationRequired, metav1.ConditionFalse, v1.ReasonChainAlive, "No new authorisation is needed.")
+}
+
+// codeUnusable gives up on a code and offers the user a new link.
+func (r *BankConnectionReconciler) codeUnusable(ctx context.Context, st *reconcileState, msg string) error {
+	if err := tokenstore.Abandon(ctx, r.Client, st.private); err != nil {
+		return err
+	}
+	if !st.chainUsable() {
+		st.setCondition(v1.ConditionAuthorized, metav1.ConditionFalse, v1.ReasonCodeRejected, msg)
+	}
+	st.conn.Status.LastError = &v1.LastError{Reason: v1.ReasonCodeRejected, Message: msg, Time: metav1.NewTime(st.now)}
+	st.conn.Status.FailedAttempts = 0
+	r.event(st, corev1.EventTypeWarning, v1.ReasonExchangeFailed, "%s A new link was issued.", msg)
+	st.conn.Status.Link = nil
+	return r.issueLink(ctx, st, "the authorisation code could not be used")
+}
+
+// flowEnded handles a cancelled or failed widget flow: record it and offer a new link.
+func (r *BankConnectionReconciler) flowEnded(ctx context.Context, st *reconcileState, reason, eventType, msg string) error {
+	if err := tokenstore.Abandon(ctx, r.Client, st.private); err != nil {
+		return err
+	}
+	// A cancelled re-link leaves an existing, live authorisation as it was.
+	if !st.chainUsable() || !meta.IsStatusConditionTrue(st.conn.Status.Conditions, v1.ConditionAuthorized) {
+		st.setCondition(v1.ConditionAuthorized, metav1.ConditionFalse, reason, msg)
+	}
+	r.event(st, eventType, reason, "%s", msg)
+	st.conn.Status.Link = nil
+	return r.issueLink(ctx, st, "the previous flow ended without authorisation")
+}

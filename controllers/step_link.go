@@ -1,0 +1,144 @@
+package controllers
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
+	"github.com/finx-operator/finx-operator/internal/finx"
+)
+
+const defaultLinkLifetime = time.Hour
+
+// ensureLink keeps a usable widget link in status while the connection has no live chain.
+func (r *BankConnectionReconciler) ensureLink(ctx context.Context, st *reconcileState) error {
+	l := st.conn.Status.Link
+	switch {
+	case l == nil:
+		return r.issueLink(ctx, st, "the connection needs an authorisation")
+	case l.ExpiresAt != nil && !st.now.Before(l.ExpiresAt.Time):
+		return r.issueLink(ctx, st, "the previous link expired unused")
+	case l.ForGeneration != st.conn.Generation:
+		return r.issueLink(ctx, st, "the spec changed before the link was used")
+	}
+	if l.ExpiresAt != nil {
+		st.requeue(l.ExpiresAt.Time)
+	}
+	return nil
+}
+
+// issueLink asks finX for a new widget link with a fresh state and puts it in status. The state is
+// sent to finX and then forgotten: only its hash is kept, for the callback to match.
+func (r *BankConnectionReconciler) issueLink(ctx context.Context, st *reconcileState, why string) error {
+	c := st.conn
+	if st.waitingForRetry() {
+		return nil
+	}
+	// The callback hands its result over through this Secret, so it must exist before the link.
+	if err := r.ensurePrivateSecret(ctx, st); err != nil {
+		return err
+	}
+	state, err := newState()
+	if err != nil {
+		return err
+	}
+	link, err := st.client.api.CreateOngoingAccess(ctx, accessRequest(c, st.client.userID, state))
+	if err != nil {
+		return r.linkFailed(st, err)
+	}
+	lifetime := defaultLinkLifetime
+	if c.Spec.LinkLifetime != nil && c.Spec.LinkLifetime.Duration > 0 {
+		lifetime = c.Spec.LinkLifetime.Duration
+	}
+	expires := st.now.Add(lifetime)
+	c.Status.Link = &v1.LinkStatus{
+		URL:           link.Location,
+		FlowID:        link.ID,
+		IssuedAt:      metav1.NewTime(st.now),
+		ExpiresAt:     ptrTime(expires),
+		StateHash:     StateHash(state),
+		ForGeneration: c.Generation,
+	}
+	st.setCondition(v1.ConditionLinkIssued, metav1.ConditionTrue, v1.ReasonLinkIssued,
+		"Send the user to status.link.url to authorise access; an unused link is replaced at "+expires.UTC().Format(time.RFC3339)+".")
+	c.Status.FailedAttempts = 0
+	if !meta.IsStatusConditionTrue(c.Status.Conditions, v1.ConditionReauthorizationRequired) {
+		c.Status.LastError = nil
+	}
+	st.requeue(expires)
+	r.event(st, corev1.EventTypeNormal, v1.ReasonLinkIssued, "Issued a widget link because %s", why)
+	return nil
+}
+
+func (r *BankConnectionReconciler) linkFailed(st *reconcileState, err error) error {
+	f := classifyFinX(err)
+	retry := r.Backoff.retryAt(st.now, st.conn.Status.FailedAttempts+1, finx.RetryAfter(err), time.Time{})
+	msg := fmt.Sprintf("Creating the widget link failed (%v).", err)
+	if f.stalls {
+		msg += " finX refused the request: check the connection's spec and the client."
+	}
+	st.recordFailure(f.reason, msg, retry)
+	st.setCondition(v1.ConditionLinkIssued, metav1.ConditionFalse, f.reason, msg)
+	r.event(st, corev1.EventTypeWarning, f.reason, "%s", msg)
+	return nil
+}
+
+// dropExpiredLink removes a link that was issued while connected (relink) and then expired unused.
+func dropExpiredLink(st *reconcileState) {
+	l := st.conn.Status.Link
+	if l == nil {
+		return
+	}
+	if l.ExpiresAt != nil && !st.now.Before(l.ExpiresAt.Time) {
+		st.conn.Status.Link = nil
+		st.setCondition(v1.ConditionLinkIssued, metav1.ConditionFalse, v1.ReasonAuthorized, "No link is needed: the connection is authorised.")
+		return
+	}
+	if l.ExpiresAt != nil {
+		st.requeue(l.ExpiresAt.Time)
+	}
+}
+
+// accessRequest maps the spec's flow settings onto POST /ongoing/access.
+func accessRequest(c *v1.BankConnection, userID, state string) finx.AccessRequest {
+	req := finx.AccessRequest{
+		UserID:              userID,
+		RedirectURI:         c.Spec.RedirectURI,
+		State:               state,
+		TrackingID:          c.Spec.TrackingID,
+		Language:            c.Spec.Language,
+		ProviderID:          c.Spec.ProviderID,
+		AccountTypes:        c.Spec.AccountTypes,
+		AllowMultiSelection: c.Spec.AllowMultiSelection,
+		SyncPeriod:          c.Spec.SyncPeriod,
+		SaveSecrets:         c.Spec.SaveSecrets,
+	}
+	for _, a := range c.Spec.Accounts {
+		req.Accounts = append(req.Accounts, a.ID)
+	}
+	return req
+}
+
+// newState returns 256 random bits, URL-safe: unguessable, so only finX's redirect can present it.
+func newState() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generating state: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// StateHash is how a state is stored and looked up: never the state itself.
+func StateHash(state string) string {
+	sum := sha256.Sum256([]byte(state))
+	return hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,80 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/finx-operator/finx-operator/internal/tokenstore"
+)
+
+// clientRecheck is how often a connection whose client is unusable looks again (a Namespace's labels
+// or a credentials Secret can change without an event the operator watches).
+const clientRecheck = 2 * time.Minute
+
+// persistPendingTokens finishes the writes of tokens that finX returned but that are not yet in their
+// Secrets. Nothing else happens for the connection until they are: above all, no finX call.
+func (r *BankConnectionReconciler) persistPendingTokens(ctx context.Context, st *reconcileState) (bool, error) {
+	entry, ok := r.pending.get(st.conn.UID)
+	if !ok {
+		return false, nil
+	}
+	key := types.NamespacedName{Namespace: st.conn.Namespace, Name: refreshSecretName(st.conn)}
+	p, err := tokenstore.ReadPrivate(ctx, r.APIReader, key)
+	if err == nil && p == nil {
+		err = fmt.Errorf("the private Secret %s disappeared", key)
+	}
+	if err != nil {
+		return true, r.persistFailed(st, err)
+	}
+	st.private = p
+	if err := r.commitTokens(ctx, st, entry); err != nil {
+		return true, err
+	}
+	log.FromContext(ctx).Info("persisted tokens that were held in memory after a failed write", "operation", entry.operation)
+	return true, nil
+}
+
+// resolveClient finds the finX client; an unusable one stops the reconcile with a Ready reason.
+func (r *BankConnectionReconciler) resolveClient(ctx context.Context, st *reconcileState) (bool, error) {
+	rc, err := r.Clients.Resolve(ctx, st.conn)
+	var cp *clientProblemError
+	if errors.As(err, &cp) {
+		st.clientProblem = &cp.problem
+		st.requeue(st.now.Add(clientRecheck))
+		return true, nil
+	}
+	if err != nil {
+		return true, err
+	}
+	st.client = rc
+	return false, nil
+}
+
+// loadPrivateSecret reads the operator-private Secret from the API server (it may not exist yet).
+func (r *BankConnectionReconciler) loadPrivateSecret(ctx context.Context, st *reconcileState) error {
+	key := types.NamespacedName{Namespace: st.conn.Namespace, Name: refreshSecretName(st.conn)}
+	p, err := tokenstore.ReadPrivate(ctx, r.APIReader, key)
+	if err != nil {
+		return err
+	}
+	st.private = p
+	return nil
+}
+
+// ensurePrivateSecret creates the private Secret if needed: the callback needs it to hand over.
+func (r *BankConnectionReconciler) ensurePrivateSecret(ctx context.Context, st *reconcileState) error {
+	if st.private != nil {
+		return nil
+	}
+	p, err := tokenstore.EnsurePrivate(ctx, r.Client, r.APIReader, st.conn, refreshSecretName(st.conn))
+	if err != nil {
+		return err
+	}
+	st.private = p
+	return nil
+}

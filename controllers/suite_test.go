@@ -1,0 +1,184 @@
+package controllers_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap/zapcore"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
+	"github.com/finx-operator/finx-operator/controllers"
+	"github.com/finx-operator/finx-operator/internal/metrics"
+	"github.com/finx-operator/finx-operator/internal/sandbox"
+	"github.com/finx-operator/finx-operator/internal/testenv"
+)
+
+// The suite runs the real controllers (as cmd/main.go wires them) against a real kube-apiserver and
+// etcd, with the finX sandbox in-process and short token lifetimes.
+
+const (
+	accessTTL       = 4 * time.Second
+	refreshLifetime = time.Minute
+)
+
+var (
+	ctx         context.Context
+	cancel      context.CancelFunc
+	cfg         *rest.Config
+	k8sClient   client.Client
+	scheme      = runtime.NewScheme()
+	sbx         *sandbox.Server
+	sandboxURL  string
+	callbackURL string
+	logs        = &syncBuffer{}
+	promReg     = prometheus.NewRegistry()
+	// secrets collects every token, code and state the suite has seen, to prove none leaked.
+	secrets = &secretSet{}
+)
+
+func TestControllers(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "Controller suite")
+}
+
+var _ = BeforeSuite(func() {
+	ctx, cancel = context.WithCancel(context.Background())
+	DeferCleanup(func() { cancel() })
+	env, c, err := testenv.Start()
+	Expect(err).NotTo(HaveOccurred())
+	cfg = c
+	DeferCleanup(func() { Expect(env.Stop()).To(Succeed()) })
+	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
+	Expect(v1.AddToScheme(scheme)).To(Succeed())
+	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+
+	sbx = sandbox.New(sandbox.Config{AccessTokenTTL: accessTTL, RefreshTokenTTL: refreshLifetime})
+	sbxSrv := httptest.NewServer(sbx.Handler())
+	DeferCleanup(sbxSrv.Close)
+	sandboxURL = sbxSrv.URL
+
+	// Logs go to the Ginkgo writer and to a buffer the leak check reads.
+	logger := zap.New(zap.WriteTo(ioMulti{GinkgoWriter, logs}), zap.UseDevMode(true), zap.Level(zapcore.DebugLevel))
+	ctrl.SetLogger(logger)
+
+	cbAddr := freeAddr()
+	callbackURL = "http://" + cbAddr + "/callback"
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:  scheme,
+		Cache:   controllers.CacheOptions(),
+		Metrics: metricsserver.Options{BindAddress: "0"},
+		Logger:  logger,
+	})
+	Expect(err).NotTo(HaveOccurred())
+	ready := make(chan struct{})
+	Expect(controllers.Setup(mgr, controllers.Options{
+		CallbackAddr:  cbAddr,
+		CallbackReady: ready,
+		BackoffBase:   300 * time.Millisecond,
+		BackoffMax:    2 * time.Second,
+		Metrics:       metrics.New(promReg),
+	})).To(Succeed())
+	mgrCtx, mgrCancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer GinkgoRecover()
+		defer close(done)
+		Expect(mgr.Start(mgrCtx)).To(Succeed())
+	}()
+	DeferCleanup(func() { mgrCancel(); <-done })
+	Eventually(ready).WithTimeout(30 * time.Second).Should(BeClosed())
+})
+
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// browser is what a user's browser would be: it does not follow the callback's redirect so specs can
+// look at it.
+var browser = &http.Client{
+	Timeout:       30 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type ioMulti struct {
+	a, b interface{ Write([]byte) (int, error) }
+}
+
+func (m ioMulti) Write(p []byte) (int, error) {
+	_, _ = m.a.Write(p)
+	return m.b.Write(p)
+}
+
+type secretSet struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func (s *secretSet) add(kind, v string) {
+	if len(v) < 8 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string]string{}
+	}
+	s.m[v] = kind
+}
+
+// leakIn returns a description of the first collected secret found in text.
+func (s *secretSet) leakIn(text string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for v, kind := range s.m {
+		if strings.Contains(text, v) {
+			return fmt.Sprintf("a %s (%d chars)", kind, len(v))
+		}
+	}
+	return ""
+}
+
+func (s *secretSet) size() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.m)
+}

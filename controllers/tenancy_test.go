@@ -1,0 +1,104 @@
+package controllers_test
+
+import (
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
+	"github.com/finx-operator/finx-operator/internal/finx"
+	"github.com/finx-operator/finx-operator/internal/sandbox"
+)
+
+var _ = Describe("ClusterFinXClient tenancy", func() {
+	It("keeps tenants with the same userID apart and refuses namespaces outside its selector", func() {
+		shared := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "finx-system-"}}
+		Expect(k8sClient.Create(ctx, shared)).To(Succeed())
+		Expect(k8sClient.Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: shared.Name, Name: "shared-credentials"},
+			StringData: map[string]string{"client_id": sandbox.DefaultClientID, "client_secret": sandbox.DefaultClientSecret},
+		})).To(Succeed())
+		cc := &v1.ClusterFinXClient{
+			ObjectMeta: metav1.ObjectMeta{GenerateName: "shared-"},
+			Spec: v1.ClusterFinXClientSpec{
+				FinXClientSpec: v1.FinXClientSpec{
+					BaseURL:              sandboxURL,
+					CredentialsSecretRef: v1.CredentialsSecretReference{Name: "shared-credentials", Namespace: shared.Name},
+					RefreshTokenLifetime: &metav1.Duration{Duration: refreshLifetime},
+				},
+				NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"finx-test/banking": shared.Name}},
+			},
+		}
+		Expect(k8sClient.Create(ctx, cc)).To(Succeed())
+		DeferCleanup(func() { Expect(k8sClient.Delete(ctx, cc)).To(Succeed()) })
+		Eventually(func() metav1.ConditionStatus {
+			got := &v1.ClusterFinXClient{}
+			Expect(k8sClient.Get(ctx, clientKey(cc), got)).To(Succeed())
+			for _, c := range got.Status.Conditions {
+				if c.Type == v1.ConditionReady {
+					return c.Status
+				}
+			}
+			return ""
+		}).Should(Equal(metav1.ConditionTrue))
+
+		useShared := func(c *v1.BankConnection) {
+			c.Spec.ClientRef = v1.ClientReference{Kind: v1.ClientKindClusterFinXClient, Name: cc.Name}
+			c.Spec.UserID = "same-user@example.com"
+			c.Spec.AccessToken.Mode = v1.AccessTokenModeDisabled
+		}
+		labels := map[string]string{"finx-test/banking": shared.Name}
+		a, b := newTenant(labels), newTenant(labels)
+		ca, cb := a.connection("pat", useShared), b.connection("pat", useShared)
+		authorize(ca)
+		authorize(cb)
+		ta, tb := readTokens(ca).refresh, readTokens(cb).refresh
+
+		// Each tenant is its own finX user: revoking one leaves the other untouched.
+		Expect(sbx.RevokeUser("same-user@example.com")).To(BeZero(), "the raw userID is never sent")
+		Expect(sbx.RevokeUser(a.ns + "/same-user@example.com")).To(BeNumerically(">", 0))
+		Expect(sbx.RefreshTokenState(ta)).To(Equal(sandbox.TokenRevoked))
+		Expect(sbx.RefreshTokenState(tb)).To(Equal(sandbox.TokenActive))
+
+		// Their data differs too.
+		api, err := finx.New(finx.Config{BaseURL: sandboxURL, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret})
+		Expect(err).NotTo(HaveOccurred())
+		tok, err := api.Refresh(ctx, tb)
+		Expect(err).NotTo(HaveOccurred())
+		secrets.add("access token", tok.AccessToken)
+		secrets.add("refresh token", tok.RefreshToken)
+
+		// A namespace outside the selector gets a condition and no finX call.
+		outsider := newTenant(nil)
+		calls := sbx.Stats().Endpoints["ongoing_access"].Calls
+		co := outsider.connection("pat", useShared)
+		Eventually(func() string { return condition(co, v1.ConditionReady).Reason }).Should(Equal(v1.ReasonClientNotAllowed))
+		Consistently(func() *v1.LinkStatus { return get(co).Status.Link }).WithTimeout(time.Second).Should(BeNil())
+		Expect(get(co).Status.Phase).To(Equal(v1.PhasePending))
+		Expect(sbx.Stats().Endpoints["ongoing_access"].Calls).To(Equal(calls))
+	})
+
+	It("reports a FinXClient whose credentials Secret is missing", func() {
+		t := newTenant(nil)
+		fc := &v1.FinXClient{
+			ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: "broken"},
+			Spec:       v1.FinXClientSpec{BaseURL: sandboxURL, CredentialsSecretRef: v1.CredentialsSecretReference{Name: "nope"}},
+		}
+		Expect(k8sClient.Create(ctx, fc)).To(Succeed())
+		c := t.connection("quinn", func(c *v1.BankConnection) { c.Spec.ClientRef.Name = "broken" })
+		Eventually(func() string { return condition(c, v1.ConditionReady).Reason }).Should(Equal(v1.ReasonClientNotReady))
+		Eventually(func() string {
+			got := &v1.FinXClient{}
+			Expect(k8sClient.Get(ctx, clientKey(fc), got)).To(Succeed())
+			for _, c := range got.Status.Conditions {
+				if c.Type == v1.ConditionReady {
+					return c.Reason
+				}
+			}
+			return ""
+		}).Should(Equal(v1.ReasonCredentialsMissing))
+	})
+})

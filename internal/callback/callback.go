@@ -1,0 +1,40 @@
+// Package callback serves the endpoint finX redirects the end user's browser to after the widget
+// (redirect_uri). It validates the redirect's parameters, hands the result to a Handoff (which stores
+// it for the reconciler), and sends the browser on to the application. It never calls finX and never
+// shows or forwards the authorisation code.
+package callback
+
+import (
+	"context"
+	"errors"
+)
+
+// Request is a parsed finX redirect.
+type Request struct {
+	State   string // the operator's state, as sent with the widget link
+	Code    string // authorisation code; set only on success
+	FlowID  string
+	Success bool
+	Cancel  bool
+}
+
+// Result tells the endpoint where to send the browser afterwards.
+type Result struct {
+	// ReturnURL is the application's page; empty means show the endpoint's own result page.
+	ReturnURL string
+	// AppState is the application's own state (BankConnection spec.state), handed back on ReturnURL.
+	AppState string
+}
+
+// Handoff finds the connection a state belongs to and records the result for its reconciler.
+type Handoff interface {
+	Deliver(ctx context.Context, r Request) (Result, error)
+}
+
+// Errors a Handoff returns for a request the endpoint must refuse. Anything else is treated as a
+// temporary failure (503): nothing was recorded and the user may retry.
+var (
+	ErrUnknownState = errors.New("unknown state")
+	ErrStateUsed    = errors.New("state already used")
+	ErrLinkExpired  = errors.New("link expired")
+)

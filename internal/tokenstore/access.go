@@ -1,0 +1,84 @@
+package tokenstore
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+)
+
+// WriteAccessToken creates or updates the workload-facing Secret with the access token. It writes
+// only when the content changed, so idle reconciles cost no API writes.
+func WriteAccessToken(ctx context.Context, c client.Client, r client.Reader, owner client.Object, name string, t Tokens) error {
+	key := types.NamespacedName{Namespace: owner.GetNamespace(), Name: name}
+	want := map[string][]byte{
+		KeyAccessToken: []byte(t.AccessToken),
+		KeyTokenType:   []byte(t.TokenType),
+		KeyExpiresAt:   []byte(t.AccessExpiresAt.UTC().Format(time.RFC3339)),
+	}
+	s := &corev1.Secret{}
+	err := r.Get(ctx, key, s)
+	if apierrors.IsNotFound(err) {
+		s = &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, Labels: managedLabels(owner.GetName(), RoleAccessToken)},
+			Type:       TypeAccessToken,
+			Data:       want,
+		}
+		if err := controllerutil.SetControllerReference(owner, s, c.Scheme()); err != nil {
+			return err
+		}
+		if err := c.Create(ctx, s); err != nil {
+			return fmt.Errorf("creating access-token Secret %s: %w", key, err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading access-token Secret %s: %w", key, err)
+	}
+	if s.Type != TypeAccessToken || s.Labels[LabelManagedBy] != ManagedByValue {
+		return fmt.Errorf("secret %s exists but is not managed by finx-operator (type %q): refusing to overwrite it", key, s.Type)
+	}
+	if sameData(s.Data, want) {
+		return nil
+	}
+	s.Data = want
+	if err := c.Update(ctx, s); err != nil {
+		return fmt.Errorf("updating access-token Secret %s: %w", key, err)
+	}
+	return nil
+}
+
+// ReadAccessExpiry returns the expiry recorded in the access-token Secret (zero if absent).
+func ReadAccessExpiry(ctx context.Context, r client.Reader, key types.NamespacedName) (time.Time, bool, error) {
+	s := &corev1.Secret{}
+	if err := r.Get(ctx, key, s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return time.Time{}, false, nil
+		}
+		return time.Time{}, false, err
+	}
+	t, err := time.Parse(time.RFC3339, string(s.Data[KeyExpiresAt]))
+	if err != nil || len(s.Data[KeyAccessToken]) == 0 {
+		return time.Time{}, false, nil
+	}
+	return t, true, nil
+}
+
+func sameData(a, b map[string][]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range b {
+		if !bytes.Equal(a[k], v) {
+			return false
+		}
+	}
+	return true
+}

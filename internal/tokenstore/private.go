@@ -1,0 +1,303 @@
+package tokenstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+)
+
+// CallbackResult is what the user did in the widget.
+type CallbackResult string
+
+const (
+	CallbackSuccess   CallbackResult = "success"
+	CallbackCancelled CallbackResult = "cancel"
+	CallbackFailed    CallbackResult = "failure"
+)
+
+// Callback is a finX redirect the callback endpoint accepted and left for the reconciler.
+type Callback struct {
+	Result     CallbackResult
+	Code       string // only for CallbackSuccess; single use
+	StateHash  string
+	FlowID     string
+	ReceivedAt time.Time
+}
+
+// Journal is an in-flight entry: an operation that spends a token or a code.
+type Journal struct {
+	Operation string // "refresh" or "exchange"
+	Started   time.Time
+}
+
+// Tokens is what finX returned for a code exchange or a refresh.
+type Tokens struct {
+	RefreshToken string
+	AccessToken  string
+	TokenType    string
+	// AccessExpiresAt comes from expires_in. A refresh that returns no new refresh token keeps the
+	// old one with its original issue and expiry times.
+	AccessIssuedAt   time.Time
+	AccessExpiresAt  time.Time
+	RefreshIssuedAt  time.Time
+	RefreshExpiresAt time.Time
+}
+
+// Private is a read of the operator-private Secret. Its methods never return the token in an error.
+type Private struct {
+	Secret *corev1.Secret
+}
+
+// RefreshToken returns the stored refresh token ("" if none).
+func (p *Private) RefreshToken() string { return string(p.Secret.Data[KeyRefreshToken]) }
+
+// HasRefreshToken reports whether a refresh token is stored.
+func (p *Private) HasRefreshToken() bool { return len(p.Secret.Data[KeyRefreshToken]) > 0 }
+
+// RefreshIssuedAt and RefreshExpiresAt return the stored bookkeeping (zero if absent or unreadable).
+func (p *Private) RefreshIssuedAt() time.Time  { return parseTime(p.Secret.Data[keyIssuedAt]) }
+func (p *Private) RefreshExpiresAt() time.Time { return parseTime(p.Secret.Data[keyExpiresAt]) }
+
+// Callback returns the pending callback, if any.
+func (p *Private) Callback() *Callback {
+	d := p.Secret.Data
+	res := CallbackResult(d[keyCallbackResult])
+	if res == "" {
+		return nil
+	}
+	return &Callback{
+		Result:     res,
+		Code:       string(d[keyCallbackCode]),
+		StateHash:  string(d[keyCallbackStateHash]),
+		FlowID:     string(d[keyCallbackFlowID]),
+		ReceivedAt: parseTime(d[keyCallbackReceivedAt]),
+	}
+}
+
+// InFlight returns the journal entry, if an operation's outcome is unknown.
+func (p *Private) InFlight() *Journal {
+	v, ok := p.Secret.Annotations[AnnotationInFlight]
+	if !ok {
+		return nil
+	}
+	op, ts, _ := strings.Cut(v, "@")
+	return &Journal{Operation: op, Started: parseTime([]byte(ts))}
+}
+
+// StateConsumed reports whether the callback already accepted this state hash.
+func (p *Private) StateConsumed(hash string) bool {
+	return slices.Contains(consumedStates(p.Secret), hash)
+}
+
+// ReadPrivate reads the operator-private Secret from the API server (pass an uncached reader: a
+// stale refresh token is a spent one). It returns (nil, nil) if the
+// Secret does not exist.
+func ReadPrivate(ctx context.Context, r client.Reader, key types.NamespacedName) (*Private, error) {
+	s := &corev1.Secret{}
+	if err := r.Get(ctx, key, s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading Secret %s: %w", key, err)
+	}
+	if s.Type != TypeRefreshToken || s.Labels[LabelManagedBy] != ManagedByValue {
+		return nil, fmt.Errorf("secret %s exists but is not managed by finx-operator (type %q): refusing to use it", key, s.Type)
+	}
+	if s.Data == nil {
+		s.Data = map[string][]byte{}
+	}
+	return &Private{Secret: s}, nil
+}
+
+// EnsurePrivate returns the operator-private Secret, creating it (empty, owned by the connection)
+// if it does not exist yet.
+func EnsurePrivate(ctx context.Context, c client.Client, r client.Reader, owner client.Object, name string) (*Private, error) {
+	key := types.NamespacedName{Namespace: owner.GetNamespace(), Name: name}
+	p, err := ReadPrivate(ctx, r, key)
+	if err != nil || p != nil {
+		return p, err
+	}
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: key.Namespace, Name: key.Name,
+			Labels: managedLabels(owner.GetName(), RoleRefreshToken),
+		},
+		Type: TypeRefreshToken,
+		Data: map[string][]byte{},
+	}
+	if err := controllerutil.SetControllerReference(owner, s, c.Scheme()); err != nil {
+		return nil, err
+	}
+	if err := c.Create(ctx, s); err != nil {
+		return nil, fmt.Errorf("creating Secret %s: %w", key, err)
+	}
+	return &Private{Secret: s}, nil
+}
+
+// BeginSpend writes the journal entry before a token or code is spent. The update carries the
+// resourceVersion of the read, so it fails if anyone wrote the Secret since: the caller must then
+// re-read rather than spend a token that may already be stale.
+func BeginSpend(ctx context.Context, c client.Client, p *Private, operation string, now time.Time) error {
+	s := p.Secret.DeepCopy()
+	if s.Annotations == nil {
+		s.Annotations = map[string]string{}
+	}
+	s.Annotations[AnnotationInFlight] = operation + "@" + formatTime(now)
+	if err := c.Update(ctx, s); err != nil {
+		return fmt.Errorf("recording in-flight %s in Secret %s: %w", operation, s.Name, err)
+	}
+	p.Secret = s
+	return nil
+}
+
+// EndSpend clears the journal when the call's outcome is known and nothing was rotated (finX
+// answered with an error), so the next attempt is not mistaken for a lost rotation.
+func EndSpend(ctx context.Context, c client.Client, p *Private) error {
+	if p.InFlight() == nil {
+		return nil
+	}
+	s := p.Secret.DeepCopy()
+	delete(s.Annotations, AnnotationInFlight)
+	if err := c.Update(ctx, s); err != nil {
+		return fmt.Errorf("clearing in-flight journal in Secret %s: %w", s.Name, err)
+	}
+	p.Secret = s
+	return nil
+}
+
+// Abandon clears the callback hand-off and the journal together: the code was refused or is too old
+// to exchange, so neither may be acted on again.
+func Abandon(ctx context.Context, c client.Client, p *Private) error {
+	if p.Callback() == nil && p.InFlight() == nil {
+		return nil
+	}
+	s := p.Secret.DeepCopy()
+	clearCallback(s)
+	delete(s.Annotations, AnnotationInFlight)
+	if err := c.Update(ctx, s); err != nil {
+		return fmt.Errorf("clearing the callback hand-off in Secret %s: %w", s.Name, err)
+	}
+	p.Secret = s
+	return nil
+}
+
+// CommitTokens stores a new refresh token and its bookkeeping, clears the journal and, for an
+// exchange, the callback hand-off, all in one write with a resourceVersion precondition.
+func CommitTokens(ctx context.Context, c client.Client, p *Private, t Tokens) error {
+	if t.RefreshToken == "" {
+		return errors.New("refusing to store an empty refresh token")
+	}
+	s := p.Secret.DeepCopy()
+	if s.Data == nil {
+		s.Data = map[string][]byte{}
+	}
+	s.Data[KeyRefreshToken] = []byte(t.RefreshToken)
+	s.Data[keyIssuedAt] = []byte(formatTime(t.RefreshIssuedAt))
+	s.Data[keyExpiresAt] = []byte(formatTime(t.RefreshExpiresAt))
+	clearCallback(s)
+	delete(s.Annotations, AnnotationInFlight)
+	if err := c.Update(ctx, s); err != nil {
+		return fmt.Errorf("storing the new refresh token in Secret %s: %w", s.Name, err)
+	}
+	p.Secret = s
+	return nil
+}
+
+// ClearCallback removes a handled (or stale) callback hand-off.
+func ClearCallback(ctx context.Context, c client.Client, p *Private) error {
+	if p.Callback() == nil {
+		return nil
+	}
+	s := p.Secret.DeepCopy()
+	clearCallback(s)
+	if err := c.Update(ctx, s); err != nil {
+		return fmt.Errorf("clearing the callback hand-off in Secret %s: %w", s.Name, err)
+	}
+	p.Secret = s
+	return nil
+}
+
+// Errors of RecordCallback, each a reason the callback endpoint reports to the browser.
+var (
+	ErrStateUsed = errors.New("this authorisation link has already been used")
+)
+
+// RecordCallback hands a callback over to the reconciler: it stores the result (and code) in the
+// private Secret and marks the state consumed, in one write with a resourceVersion precondition,
+// so each state is accepted once even when two requests race.
+func RecordCallback(ctx context.Context, c client.Client, p *Private, cb Callback) error {
+	if p.StateConsumed(cb.StateHash) {
+		return ErrStateUsed
+	}
+	// An earlier hand-off not yet consumed (from a link since replaced) is overwritten: only the
+	// newest link's result can still be exchanged.
+	s := p.Secret.DeepCopy()
+	if s.Data == nil {
+		s.Data = map[string][]byte{}
+	}
+	clearCallback(s)
+	s.Data[keyCallbackResult] = []byte(cb.Result)
+	if cb.Code != "" {
+		s.Data[keyCallbackCode] = []byte(cb.Code)
+	}
+	s.Data[keyCallbackStateHash] = []byte(cb.StateHash)
+	if cb.FlowID != "" {
+		s.Data[keyCallbackFlowID] = []byte(cb.FlowID)
+	}
+	s.Data[keyCallbackReceivedAt] = []byte(formatTime(cb.ReceivedAt))
+	if s.Annotations == nil {
+		s.Annotations = map[string]string{}
+	}
+	consumed := append(consumedStates(s), cb.StateHash)
+	if len(consumed) > maxConsumedStates {
+		consumed = consumed[len(consumed)-maxConsumedStates:]
+	}
+	s.Annotations[AnnotationConsumedStates] = strings.Join(consumed, ",")
+	if err := c.Update(ctx, s); err != nil {
+		return fmt.Errorf("handing the callback over in Secret %s: %w", s.Name, err)
+	}
+	p.Secret = s
+	return nil
+}
+
+func clearCallback(s *corev1.Secret) {
+	for _, k := range []string{keyCallbackResult, keyCallbackCode, keyCallbackStateHash, keyCallbackFlowID, keyCallbackReceivedAt} {
+		delete(s.Data, k)
+	}
+}
+
+func consumedStates(s *corev1.Secret) []string {
+	v := s.Annotations[AnnotationConsumedStates]
+	if v == "" {
+		return nil
+	}
+	return strings.Split(v, ",")
+}
+
+func managedLabels(connection, role string) map[string]string {
+	return map[string]string{
+		LabelManagedBy:  ManagedByValue,
+		LabelConnection: connection,
+		LabelRole:       role,
+	}
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func parseTime(b []byte) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, string(b))
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
