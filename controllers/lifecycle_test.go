@@ -8,6 +8,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -122,6 +123,24 @@ var _ = Describe("BankConnection lifecycle", func() {
 		api, _ := finx.New(finx.Config{BaseURL: sandboxURL, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret})
 		_, err := api.Refresh(ctx, seen[0])
 		Expect(finx.IsGrantRejected(err)).To(BeTrue(), "a spent token must be refused: %v", err)
+
+		// The metrics endpoint reports refreshes, finX calls and this connection's schedule.
+		families, err := promReg.Gather()
+		Expect(err).NotTo(HaveOccurred())
+		byName := map[string]*dto.MetricFamily{}
+		for _, f := range families {
+			byName[f.GetName()] = f
+		}
+		Expect(counterWith(byName["finx_operator_token_refreshes_total"], map[string]string{"result": "success"})).To(BeNumerically(">=", 3))
+		Expect(counterWith(byName["finx_operator_finx_requests_total"], map[string]string{"endpoint": "token", "code": "200"})).To(BeNumerically(">=", 4))
+		Expect(byName).To(HaveKey("finx_operator_finx_request_duration_seconds"))
+		for _, g := range []string{
+			"finx_operator_bankconnection_refresh_token_expiration_timestamp_seconds",
+			"finx_operator_bankconnection_access_token_expiration_timestamp_seconds",
+			"finx_operator_bankconnection_next_refresh_timestamp_seconds",
+		} {
+			Expect(gaugeWith(byName[g], map[string]string{"namespace": c.Namespace, "name": c.Name})).To(BeNumerically(">", float64(time.Now().Add(-time.Minute).Unix())), g)
+		}
 	})
 
 	It("refreshes only the refresh token, refreshBefore ahead of its expiry, when the access token is not maintained", func() {
@@ -208,10 +227,13 @@ var _ = Describe("BankConnection lifecycle", func() {
 		Eventually(func() string { return readTokens(c).refresh }).WithTimeout(10 * time.Second).ShouldNot(Equal(before))
 		Eventually(func() string { return get(c).Status.LastHandledRefreshRequest }).Should(Equal("1"))
 		Expect(tokenCalls()).To(Equal(calls + 1))
-		// The same value again does nothing.
-		after := readTokens(c).refresh
+		// The same value again does nothing, and an idle reconcile writes nothing: neither the Secret
+		// nor the status changes.
+		after := readTokens(c)
 		annotate(c, "unrelated", "x")
-		Consistently(func() string { return readTokens(c).refresh }).WithTimeout(2 * time.Second).Should(Equal(after))
+		idle := get(c).ResourceVersion
+		Consistently(func() string { return readTokens(c).private.ResourceVersion }).WithTimeout(2 * time.Second).Should(Equal(after.private.ResourceVersion))
+		Expect(get(c).ResourceVersion).To(Equal(idle))
 
 		annotate(c, v1.AnnotationRelink, strconv.Itoa(1))
 		link := waitForLink(c, "")
@@ -219,7 +241,7 @@ var _ = Describe("BankConnection lifecycle", func() {
 		Expect(get(c).Status.LastHandledRelinkRequest).To(Equal("1"))
 		Expect(visit(http.MethodGet, completeWidget(link.URL, sandbox.DriveOptions{})).status).To(Equal(http.StatusOK))
 		Eventually(func() *v1.LinkStatus { return get(c).Status.Link }).WithTimeout(10 * time.Second).Should(BeNil())
-		Expect(readTokens(c).refresh).NotTo(Equal(after), "the new authorisation replaced the chain")
+		Expect(readTokens(c).refresh).NotTo(Equal(after.refresh), "the new authorisation replaced the chain")
 	})
 
 	It("stops calling finX for a deleted connection and leaves its Secrets to garbage collection", func() {
@@ -256,3 +278,35 @@ var _ = Describe("BankConnection lifecycle", func() {
 })
 
 func controllersStateHash(s string) string { return stateHash(s) }
+
+func counterWith(f *dto.MetricFamily, labels map[string]string) float64 {
+	if m := metricWith(f, labels); m != nil {
+		return m.GetCounter().GetValue()
+	}
+	return 0
+}
+
+func gaugeWith(f *dto.MetricFamily, labels map[string]string) float64 {
+	if m := metricWith(f, labels); m != nil {
+		return m.GetGauge().GetValue()
+	}
+	return 0
+}
+
+func metricWith(f *dto.MetricFamily, labels map[string]string) *dto.Metric {
+	if f == nil {
+		return nil
+	}
+	for _, m := range f.GetMetric() {
+		match := 0
+		for _, l := range m.GetLabel() {
+			if v, ok := labels[l.GetName()]; ok && v == l.GetValue() {
+				match++
+			}
+		}
+		if match == len(labels) {
+			return m
+		}
+	}
+	return nil
+}
