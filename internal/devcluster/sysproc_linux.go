@@ -1,0 +1,30 @@
+/*
+Copyright 2026 The finx-operator authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package devcluster
+
+import "syscall"
+
+// sysProcAttr puts the child in its own process group, so that a stop signal
+// reaches everything it started, and has the kernel SIGKILL it if its parent
+// dies without stopping it (a crash, SIGKILL, or Ctrl-C on a program that does
+// not handle SIGINT). The kernel ties Pdeathsig to the parent *thread*, which
+// is why StartProcess keeps the starting goroutine locked to its thread until
+// the child exits. Pdeathsig reaches only the direct child; its own children
+// are covered by the process-group signals of Stop and Kill.
+func sysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+}
