@@ -39,6 +39,10 @@ manifests: controller-gen ## Generate CRDs and RBAC from the API types and marke
 generate: controller-gen ## Generate DeepCopy methods.
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
 
+.PHONY: docs
+docs: manifests ## Regenerate docs/api.md from the CRDs.
+	go run ./hack/apidocs .
+
 .PHONY: fmt
 fmt: ## Run go fmt.
 	go fmt ./...
@@ -56,9 +60,9 @@ control-plane-full: ## Also build kube-controller-manager (used by the demo and 
 	KUBE_VERSION=$(KUBE_VERSION) hack/build-control-plane.sh kube-apiserver etcd kube-controller-manager
 
 .PHONY: test
-test: manifests generate fmt vet control-plane ## Run every test (unit, envtest against a real API server).
-	KUBEBUILDER_ASSETS="$$(KUBE_VERSION=$(KUBE_VERSION) hack/build-control-plane.sh kube-apiserver etcd)" \
-		go test $(TEST_FLAGS) -count=1 $(TEST_PKGS)
+test: manifests generate docs fmt vet control-plane-full ## Run every test: unit, envtest (real API server) and end-to-end (real binaries).
+	KUBEBUILDER_ASSETS="$$(KUBE_VERSION=$(KUBE_VERSION) hack/build-control-plane.sh kube-apiserver etcd kube-controller-manager)" \
+		go test $(TEST_FLAGS) -count=1 -timeout 30m $(TEST_PKGS)
 
 .PHONY: bench
 bench: ## Run the benchmarks and print their figures.
@@ -119,3 +123,9 @@ $(KUSTOMIZE):
 .PHONY: docker-build
 docker-build: ## Build the manager image $(IMG) (needs a container engine).
 	docker build -t $(IMG) .
+
+##@ Demo
+
+.PHONY: demo
+demo: control-plane-full ## Run the whole product locally: control plane, finX sandbox, operator, samples (DEMO_KEEP=1 keeps it running).
+	go run ./hack/demo --control-plane "$$(KUBE_VERSION=$(KUBE_VERSION) hack/build-control-plane.sh kube-apiserver etcd kube-controller-manager)"
