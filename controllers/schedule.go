@@ -1,3 +1,19 @@
+/*
+Copyright 2026 The finx-operator authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 package controllers
 
 import (
@@ -63,10 +79,12 @@ type backoff struct {
 // before deadline (the expiry of the token in hand), so a retry always lands while it still works.
 func (b backoff) retryAt(failedAt time.Time, attempts int32, retryAfter time.Duration, deadline time.Time) time.Time {
 	d := b.base
-	for i := int32(1); i < attempts && d < b.max; i++ {
+	for i := int32(1); i < attempts && d > 0 && d < b.max; i++ {
 		d *= 2
 	}
-	d = min(d, b.max)
+	if d <= 0 || d > b.max {
+		d = b.max // also guards against overflow
+	}
 	if retryAfter > d {
 		d = retryAfter
 	}

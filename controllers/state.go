@@ -1,3 +1,19 @@
+/*
+Copyright 2026 The finx-operator authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 package controllers
 
 import (
@@ -63,6 +79,18 @@ func (s *reconcileState) chainUsable() bool {
 	}
 	exp := s.private.RefreshExpiresAt()
 	return exp.IsZero() || s.now.Before(exp)
+}
+
+// chainExpired reports a refresh token that ran out unrefreshed and is not yet reported as such.
+func (s *reconcileState) chainExpired() bool {
+	if s.private == nil || !s.private.HasRefreshToken() {
+		return false
+	}
+	if meta.IsStatusConditionTrue(s.conn.Status.Conditions, v1.ConditionReauthorizationRequired) {
+		return false
+	}
+	exp := s.private.RefreshExpiresAt()
+	return !exp.IsZero() && !s.now.Before(exp)
 }
 
 // setCondition sets a condition stamped with the generation it was computed for.

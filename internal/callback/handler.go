@@ -1,3 +1,19 @@
+/*
+Copyright 2026 The finx-operator authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 package callback
 
 import (
@@ -82,6 +98,8 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) (int, string) {
 	if res.ReturnURL != "" {
 		target, err := returnTarget(res, req)
 		if err == nil {
+			w.Header().Set("Cache-Control", "no-store")
+			w.Header().Set("Referrer-Policy", "no-referrer")
 			http.Redirect(w, r, target, http.StatusSeeOther)
 			return http.StatusSeeOther, outcome
 		}
@@ -131,8 +149,8 @@ func outcomeOf(r Request) string {
 // returnTarget builds the application's URL: its own state, success and cancel, never the code.
 func returnTarget(res Result, req Request) (string, error) {
 	u, err := url.Parse(res.ReturnURL)
-	if err != nil || !u.IsAbs() {
-		return "", fmt.Errorf("returnURL is not an absolute URL")
+	if err != nil || !u.IsAbs() || (u.Scheme != "https" && u.Scheme != "http") {
+		return "", fmt.Errorf("returnURL is not an absolute http(s) URL")
 	}
 	q := u.Query()
 	if res.AppState != "" {
@@ -176,6 +194,9 @@ func recoverPanics(next http.Handler, log logr.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v) // net/http's own way to abort a response
+				}
 				log.Error(fmt.Errorf("panic: %v", v), "callback handler panicked")
 				page(w, http.StatusInternalServerError, "Internal error", "Something went wrong. Please try again.")
 			}
