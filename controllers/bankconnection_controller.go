@@ -125,8 +125,12 @@ func (r *BankConnectionReconciler) runSteps(ctx context.Context, st *reconcileSt
 		return err
 	}
 	if relinkRequested(st.conn) {
-		st.conn.Status.LastHandledRelinkRequest = st.conn.Annotations[v1.AnnotationRelink]
-		return r.issueLink(ctx, st, "a new link was requested with the "+v1.AnnotationRelink+" annotation")
+		err := r.issueLink(ctx, st, "a new link was requested with the "+v1.AnnotationRelink+" annotation")
+		if st.linkIssued {
+			// Only now: a request that meets a backoff is acted on when the backoff ends.
+			st.conn.Status.LastHandledRelinkRequest = st.conn.Annotations[v1.AnnotationRelink]
+		}
+		return err
 	}
 	if st.chainUsable() {
 		return r.maintainTokens(ctx, st)

@@ -39,6 +39,7 @@ type reconcileState struct {
 	private *tokenstore.Private // the operator-private Secret as read from the API server
 
 	suspended     bool
+	linkIssued    bool     // a new link was issued in this reconcile
 	clientProblem *problem // the client cannot be used (Ready=False with this reason)
 	stalled       *problem // finX refused the request itself: needs a change by a person
 

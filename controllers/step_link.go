@@ -90,6 +90,7 @@ func (r *BankConnectionReconciler) issueLink(ctx context.Context, st *reconcileS
 	if !meta.IsStatusConditionTrue(c.Status.Conditions, v1.ConditionReauthorizationRequired) {
 		c.Status.LastError = nil
 	}
+	st.linkIssued = true
 	st.requeue(expires)
 	r.event(st, corev1.EventTypeNormal, v1.ReasonLinkIssued, "Issued a widget link because %s", why)
 	return nil
