@@ -146,6 +146,17 @@ var _ = Describe("BankConnection failures", func() {
 		Expect(get(c).Status.Phase).To(Equal(v1.PhaseConnected))
 	})
 
+	It("still reports RotationLost when a finX error comes between the lost rotation and the rejection", func() {
+		c := t.connection("olga", disabled)
+		authorize(c)
+		sbx.InjectFault(sandbox.Fault{Endpoint: "token", GrantType: "refresh_token", DropAfterRotation: true, Count: 1})
+		sbx.InjectFault(sandbox.Fault{Endpoint: "token", GrantType: "refresh_token", Status: http.StatusServiceUnavailable, Count: 1})
+		annotate(c, v1.AnnotationRefresh, "drop-then-503")
+		waitForPhase(c, v1.PhaseReauthorizationRequired, 20*time.Second)
+		Expect(condition(c, v1.ConditionReauthorizationRequired).Reason).To(Equal(v1.ReasonRotationLost))
+		Expect(sbx.Stats().Endpoints["token"].ByStatus[http.StatusServiceUnavailable]).To(BeNumerically(">=", 1))
+	})
+
 	It("reports RotationLost with a new link when a rotation's answer never arrived", func() {
 		c := t.connection("niaj", disabled)
 		authorize(c)

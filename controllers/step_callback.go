@@ -65,6 +65,7 @@ func (r *BankConnectionReconciler) exchangeCode(ctx context.Context, st *reconci
 	if !cb.ReceivedAt.IsZero() && st.now.Sub(cb.ReceivedAt) > codeRetryWindow {
 		return r.codeUnusable(ctx, st, "The authorisation code could not be exchanged before it expired.")
 	}
+	interrupted := st.private.InFlight()
 	if err := tokenstore.BeginSpend(ctx, r.Client, st.private, opExchange, st.now); err != nil {
 		return err
 	}
@@ -74,7 +75,7 @@ func (r *BankConnectionReconciler) exchangeCode(ctx context.Context, st *reconci
 		if f.deadChain || f.stalls {
 			return r.codeUnusable(ctx, st, fmt.Sprintf("finX refused the authorisation code (%v).", err))
 		}
-		if !f.outcomeUnknown {
+		if !f.outcomeUnknown && interrupted == nil {
 			_ = tokenstore.EndSpend(ctx, r.Client, st.private)
 		}
 		retry := r.Backoff.retryAt(st.now, st.conn.Status.FailedAttempts+1, finx.RetryAfter(err), cb.ReceivedAt.Add(codeRetryWindow))

@@ -101,9 +101,10 @@ func (r *BankConnectionReconciler) refresh(ctx context.Context, st *reconcileSta
 // refreshFailed decides between "the chain is dead" and "try again later".
 func (r *BankConnectionReconciler) refreshFailed(ctx context.Context, st *reconcileState, err error, interrupted *tokenstore.Journal) error {
 	f := classifyFinX(err)
-	if !f.outcomeUnknown {
-		// finX answered, so nothing was rotated: clear the journal so a later rejection is not
-		// mistaken for a lost rotation.
+	if !f.outcomeUnknown && interrupted == nil {
+		// finX answered, so this call rotated nothing: clear the journal so a later rejection is
+		// not mistaken for a lost rotation. A journal left by an earlier call whose answer never
+		// came stays: this answer says nothing about that call.
 		if e := tokenstore.EndSpend(ctx, r.Client, st.private); e != nil {
 			log.FromContext(ctx).Error(e, "clearing the refresh journal")
 		}
