@@ -61,6 +61,8 @@ control-plane-full: ## Also build kube-controller-manager (used by the demo and 
 
 .PHONY: test
 test: manifests generate docs fmt vet control-plane-full ## Run every test: unit, envtest (real API server) and end-to-end (real binaries).
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1 || \
+		echo "NOTE: Chromium not found: the end-to-end browser scenario will be SKIPPED (install it with: sudo apt-get install chromium)"
 	KUBEBUILDER_ASSETS="$$(KUBE_VERSION=$(KUBE_VERSION) hack/build-control-plane.sh kube-apiserver etcd kube-controller-manager)" \
 		go test $(TEST_FLAGS) -count=1 -timeout 30m $(TEST_PKGS)
 
