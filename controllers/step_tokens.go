@@ -58,24 +58,26 @@ func tokensFrom(st *reconcileState, tok finx.Token, p *tokenstore.Private) token
 // lost; until it succeeds the tokens stay in memory and no finX call is made), then the access
 // token, then the status.
 func (r *BankConnectionReconciler) commitTokens(ctx context.Context, st *reconcileState, e pendingEntry) error {
-	if err := tokenstore.CommitTokens(ctx, r.Client, st.private, e.tokens); err != nil {
+	t := e.tokens
+	// The count lives next to the token it describes, so a crash before the status write
+	// cannot lose a rotation from it.
+	t.Rotations = 0
+	if e.operation == opRefresh {
+		t.Rotations = st.private.Rotations()
+		if e.rotated {
+			t.Rotations++
+		}
+	}
+	if err := tokenstore.CommitTokens(ctx, r.Client, st.private, t); err != nil {
 		return r.persistFailed(st, err)
 	}
 	r.pending.drop(st.conn.UID)
 	c := st.conn
-	t := e.tokens
-	rotations := int64(0)
-	if e.operation == opRefresh && c.Status.RefreshToken != nil {
-		rotations = c.Status.RefreshToken.Rotations
-		if e.rotated {
-			rotations++
-		}
-	}
 	c.Status.RefreshToken = &v1.RefreshTokenStatus{
 		SecretName: refreshSecretName(c),
 		IssuedAt:   ptrTime(t.RefreshIssuedAt),
 		ExpiresAt:  ptrTime(t.RefreshExpiresAt),
-		Rotations:  rotations,
+		Rotations:  t.Rotations,
 	}
 	if e.operation == opExchange {
 		r.markAuthorized(st)

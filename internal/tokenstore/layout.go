@@ -53,6 +53,9 @@ const (
 	// Bookkeeping next to the token, so the Secret alone says how old the chain is.
 	keyIssuedAt  = "refresh_token_issued_at"
 	keyExpiresAt = "refresh_token_expires_at"
+	// keyRotations counts rotations since the last authorisation, written with the token so the
+	// count survives a crash between the Secret write and the status write.
+	keyRotations = "rotations"
 
 	// Callback hand-off, written by the callback endpoint and consumed by the reconciler.
 	keyCallbackResult     = "callback_result"

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -67,6 +68,8 @@ type Tokens struct {
 	AccessExpiresAt  time.Time
 	RefreshIssuedAt  time.Time
 	RefreshExpiresAt time.Time
+	// Rotations counts refresh-token rotations since the authorisation.
+	Rotations int64
 }
 
 // Private is a read of the operator-private Secret. Its methods never return the token in an error.
@@ -83,6 +86,12 @@ func (p *Private) HasRefreshToken() bool { return len(p.Secret.Data[KeyRefreshTo
 // RefreshIssuedAt and RefreshExpiresAt return the stored bookkeeping (zero if absent or unreadable).
 func (p *Private) RefreshIssuedAt() time.Time  { return parseTime(p.Secret.Data[keyIssuedAt]) }
 func (p *Private) RefreshExpiresAt() time.Time { return parseTime(p.Secret.Data[keyExpiresAt]) }
+
+// Rotations returns the stored rotation count (0 if absent).
+func (p *Private) Rotations() int64 {
+	n, _ := strconv.ParseInt(string(p.Secret.Data[keyRotations]), 10, 64)
+	return n
+}
 
 // Callback returns the pending callback, if any.
 func (p *Private) Callback() *Callback {
@@ -220,6 +229,7 @@ func CommitTokens(ctx context.Context, c client.Client, p *Private, t Tokens) er
 	s.Data[KeyRefreshToken] = []byte(t.RefreshToken)
 	s.Data[keyIssuedAt] = []byte(formatTime(t.RefreshIssuedAt))
 	s.Data[keyExpiresAt] = []byte(formatTime(t.RefreshExpiresAt))
+	s.Data[keyRotations] = []byte(strconv.FormatInt(t.Rotations, 10))
 	clearCallback(s)
 	delete(s.Annotations, AnnotationInFlight)
 	if err := c.Update(ctx, s); err != nil {

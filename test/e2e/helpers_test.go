@@ -66,6 +66,7 @@ const (
 	// Keys of the private Secret that tokenstore keeps unexported.
 	keyRefreshIssuedAt  = "refresh_token_issued_at"
 	keyRefreshExpiresAt = "refresh_token_expires_at"
+	keyRotations        = "rotations"
 )
 
 // httpClient is what the tests use as "the browser" for plain form posts and callbacks.
@@ -401,7 +402,7 @@ func expectOwnedSecrets(ctx context.Context, b *v1.BankConnection) (refresh, acc
 	Expect(err).NotTo(HaveOccurred())
 	Expect(refresh.Type).To(Equal(tokenstore.TypeRefreshToken))
 	// The token and its bookkeeping; the callback hand-off has been consumed.
-	Expect(keysOf(refresh)).To(ConsistOf(tokenstore.KeyRefreshToken, keyRefreshIssuedAt, keyRefreshExpiresAt))
+	Expect(keysOf(refresh)).To(ConsistOf(tokenstore.KeyRefreshToken, keyRefreshIssuedAt, keyRefreshExpiresAt, keyRotations))
 	Expect(refresh.Data[tokenstore.KeyRefreshToken]).NotTo(BeEmpty())
 	Expect(refresh.Annotations).NotTo(HaveKey(tokenstore.AnnotationInFlight))
 
