@@ -22,10 +22,12 @@ import (
 	"crypto/tls"
 	"flag"
 	"os"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -138,5 +140,8 @@ func managerOptions(o options) ctrl.Options {
 		LeaderElectionNamespace: o.leaderElectionNS,
 		// Releasing the lease on a clean shutdown lets the other replica take over at once.
 		LeaderElectionReleaseOnCancel: true,
+		// Longer than a token spend (controllers' spendTimeout): a refresh in flight at shutdown
+		// finishes and stores its token rather than losing it.
+		GracefulShutdownTimeout: ptr.To(75 * time.Second),
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -38,6 +39,7 @@ import (
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
 	"github.com/finx-operator/finx-operator/internal/metrics"
+	"github.com/finx-operator/finx-operator/internal/tokenstore"
 )
 
 // BankConnectionReconciler drives a BankConnection through its lifecycle: issue a widget link,
@@ -85,6 +87,7 @@ func (r *BankConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	if err := r.APIReader.Get(ctx, req.NamespacedName, conn); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Metrics.Forget(req.Namespace, req.Name)
+			r.pending.dropName(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -118,7 +121,7 @@ func (r *BankConnectionReconciler) runSteps(ctx context.Context, st *reconcileSt
 	if done, err := r.resolveClient(ctx, st); done || err != nil {
 		return err
 	}
-	if err := r.loadPrivateSecret(ctx, st); err != nil {
+	if done, err := r.loadPrivateSecret(ctx, st); done || err != nil {
 		return err
 	}
 	if done, err := r.handleCallback(ctx, st); done || err != nil {
@@ -130,7 +133,13 @@ func (r *BankConnectionReconciler) runSteps(ctx context.Context, st *reconcileSt
 			// Only now: a request that meets a backoff is acted on when the backoff ends.
 			st.conn.Status.LastHandledRelinkRequest = st.conn.Annotations[v1.AnnotationRelink]
 		}
-		return err
+		if err != nil || !st.chainUsable() {
+			return err
+		}
+		// A relink is additive: the live chain is still maintained below, whatever the link did.
+	}
+	if refreshRequested(st.conn) && st.private != nil && st.private.HasRefreshToken() && !st.chainUsable() {
+		return r.recoverChain(ctx, st)
 	}
 	if st.chainUsable() {
 		return r.maintainTokens(ctx, st)
@@ -170,7 +179,8 @@ func (r *BankConnectionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1.BankConnection{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		// The callback writes the private Secret; a deleted access-token Secret must be refilled.
-		Owns(&corev1.Secret{}).
+		// The operator's own writes (journal, commits) trigger nothing.
+		Owns(&corev1.Secret{}, builder.WithPredicates(secretEventsThatMatter())).
 		Watches(&v1.FinXClient{}, handler.EnqueueRequestsFromMapFunc(r.connectionsUsing(v1.ClientKindFinXClient))).
 		Watches(&v1.ClusterFinXClient{}, handler.EnqueueRequestsFromMapFunc(r.connectionsUsing(v1.ClientKindClusterFinXClient))).
 		WithOptions(controller.Options{
@@ -200,6 +210,21 @@ func (r *BankConnectionReconciler) connectionsUsing(kind v1.ClientKind) handler.
 			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: c.Namespace, Name: c.Name}})
 		}
 		return reqs
+	}
+}
+
+// secretEventsThatMatter lets through what the reconciler must act on: a Secret deleted, or a
+// callback hand-off written. Everything else on its Secrets is its own doing.
+func secretEventsThatMatter() predicate.Funcs {
+	return predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return true },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			old, oldOK := e.ObjectOld.(*corev1.Secret)
+			cur, curOK := e.ObjectNew.(*corev1.Secret)
+			return oldOK && curOK && tokenstore.CallbackChanged(old, cur)
+		},
 	}
 }
 

@@ -18,6 +18,7 @@ package controllers
 
 import (
 	"errors"
+	"net/http"
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
 	"github.com/finx-operator/finx-operator/internal/finx"
@@ -47,7 +48,9 @@ func classifyFinX(err error) finxFailure {
 	case finx.IsMalformed(err):
 		return finxFailure{reason: v1.ReasonFinXBadResponse, outcomeUnknown: true}
 	case finx.IsRetryable(err), finx.IsAccessTokenRejected(err):
-		return finxFailure{reason: v1.ReasonFinXUnavailable, outcomeUnknown: !hasResponse}
+		// A gateway's 502 or 504 says nothing about whether finX behind it acted.
+		gateway := hasResponse && (fe.StatusCode == http.StatusBadGateway || fe.StatusCode == http.StatusGatewayTimeout)
+		return finxFailure{reason: v1.ReasonFinXUnavailable, outcomeUnknown: !hasResponse || gateway}
 	case hasResponse:
 		return finxFailure{reason: v1.ReasonFinXRejectedRequest, stalls: true}
 	}

@@ -56,9 +56,21 @@ const (
 // Deliver implements callback.Handoff.
 func (h *CallbackHandoff) Deliver(ctx context.Context, req callback.Request) (callback.Result, error) {
 	hash := StateHash(req.State)
-	conn, err := h.findConnection(ctx, hash)
+	cached, err := h.findConnection(ctx, hash)
 	if err != nil {
 		return callback.Result{}, err
+	}
+	// The cache may lag a link replacement: confirm against the API server that this state is the
+	// connection's current link before handing anything over.
+	conn := &v1.BankConnection{}
+	if err := h.APIReader.Get(ctx, client.ObjectKeyFromObject(cached), conn); err != nil {
+		if apierrors.IsNotFound(err) {
+			return callback.Result{}, callback.ErrUnknownState
+		}
+		return callback.Result{}, summarize409(err)
+	}
+	if conn.Status.Link == nil || conn.Status.Link.StateHash != hash {
+		return callback.Result{}, callback.ErrUnknownState
 	}
 	res := callback.Result{ReturnURL: conn.Spec.ReturnURL, AppState: conn.Spec.State}
 	if exp := conn.Status.Link.ExpiresAt; exp != nil && !h.Clock.Now().Before(exp.Time) {
@@ -75,9 +87,9 @@ func (h *CallbackHandoff) Deliver(ctx context.Context, req callback.Request) (ca
 	}
 	key := types.NamespacedName{Namespace: conn.Namespace, Name: refreshSecretName(conn)}
 	for attempt := 0; ; attempt++ {
-		p, err := tokenstore.ReadPrivate(ctx, h.APIReader, key)
+		p, err := tokenstore.ReadPrivate(ctx, h.APIReader, key, conn)
 		if err != nil {
-			return res, err
+			return res, summarize409(err)
 		}
 		if p == nil {
 			return res, errors.New("the connection's private Secret does not exist yet")
@@ -88,8 +100,10 @@ func (h *CallbackHandoff) Deliver(ctx context.Context, req callback.Request) (ca
 			return res, callback.ErrStateUsed
 		case apierrors.IsConflict(err) && attempt < writeAttempts:
 			continue // someone wrote the Secret meanwhile: re-read, and see whether it was this state
+		case err != nil:
+			return res, summarize409(err)
 		}
-		return res, err
+		return res, nil
 	}
 }
 
@@ -125,4 +139,10 @@ func (h *CallbackHandoff) stateConsumed(ctx context.Context, hash string) (bool,
 		return false, err
 	}
 	return len(list.Items) > 0, nil
+}
+
+// summarize409 keeps Kubernetes error text (which admission policies may fill with object content)
+// out of the callback's logs: only the reason and code travel on.
+func summarize409(err error) error {
+	return errors.New(apiErrorSummary(err))
 }

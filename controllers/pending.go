@@ -36,6 +36,12 @@ type pendingEntry struct {
 	tokens    tokenstore.Tokens
 	operation string // opRefresh or opExchange
 	rotated   bool   // finX returned a new refresh token
+	// journal is the in-flight entry this process wrote before spending; a commit after a write
+	// conflict goes ahead only if the Secret still carries it (nobody else spent meanwhile).
+	journal string
+	// stateHash is the callback hand-off an exchange consumed.
+	stateHash string
+	key       types.NamespacedName
 }
 
 func newPendingTokens() *pendingTokens {
@@ -53,6 +59,17 @@ func (p *pendingTokens) get(uid types.UID) (pendingEntry, bool) {
 	defer p.mu.Unlock()
 	e, ok := p.entries[uid]
 	return e, ok
+}
+
+// dropName forgets entries of a connection that no longer exists.
+func (p *pendingTokens) dropName(key types.NamespacedName) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for uid, e := range p.entries {
+		if e.key == key {
+			delete(p.entries, uid)
+		}
+	}
 }
 
 func (p *pendingTokens) drop(uid types.UID) {

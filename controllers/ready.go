@@ -64,6 +64,12 @@ func summarize(s *reconcileState) {
 		s.setCondition(v1.ConditionTokensValid, metav1.ConditionTrue, v1.ReasonTokensValid, msg)
 	}
 
+	if s.stalled == nil {
+		// A refused link request stays a stall across reconciles until a retry or a spec change.
+		if le := st.LastError; le != nil && le.Operation == v1.OperationIssueLink && le.Reason == v1.ReasonFinXRejectedRequest {
+			s.stalled = &problem{reason: le.Reason, message: le.Message}
+		}
+	}
 	setReady(s, reauth, refreshAlive, accessAlive)
 	st.Phase = phase(s, reauthTrue, refreshAlive)
 	if !refreshAlive && st.RefreshToken != nil {
@@ -77,8 +83,10 @@ func setReady(s *reconcileState, reauth *metav1.Condition, refreshAlive, accessA
 	switch {
 	case s.suspended:
 		not(v1.ReasonSuspended, "The connection is suspended: the operator makes no finX calls and does not refresh tokens.")
-	case s.clientProblem != nil:
-		not(s.clientProblem.reason, s.clientProblem.message)
+	case s.blocked != nil:
+		not(s.blocked.reason, s.blocked.message)
+	case s.accessConflict != nil:
+		not(s.accessConflict.reason, s.accessConflict.message)
 	case reauth != nil && reauth.Status == metav1.ConditionTrue:
 		not(v1.ReasonReauthorizationRequired, "The user must authorise again through the link in status.link.url.")
 	case s.stalled != nil && !refreshAlive:
@@ -105,7 +113,7 @@ func phase(s *reconcileState, reauthTrue, refreshAlive bool) v1.Phase {
 		return v1.PhaseCancelled
 	case s.conn.Status.Link != nil:
 		return v1.PhaseAwaitingAuthorization
-	case s.suspended || s.clientProblem != nil:
+	case s.suspended || s.blocked != nil:
 		if s.conn.Status.Phase != "" {
 			return s.conn.Status.Phase
 		}

@@ -17,6 +17,7 @@ limitations under the License.
 package controllers
 
 import (
+	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -38,10 +39,11 @@ type reconcileState struct {
 	client  *resolvedClient     // nil until resolved, or when the client is unusable
 	private *tokenstore.Private // the operator-private Secret as read from the API server
 
-	suspended     bool
-	linkIssued    bool     // a new link was issued in this reconcile
-	clientProblem *problem // the client cannot be used (Ready=False with this reason)
-	stalled       *problem // finX refused the request itself: needs a change by a person
+	suspended      bool
+	linkIssued     bool     // a new link was issued in this reconcile
+	blocked        *problem // the client or the private Secret cannot be used (Ready=False, no finX call)
+	accessConflict *problem // the access-token Secret's name is taken by a Secret this connection does not control
+	stalled        *problem // finX refused the request itself: needs a change by a person
 
 	requeueAt time.Time
 }
@@ -102,28 +104,46 @@ func (s *reconcileState) setCondition(typ string, status metav1.ConditionStatus,
 	})
 }
 
-// recordFailure notes a failed attempt and schedules the retry.
-func (s *reconcileState) recordFailure(reason, message string, retryAt time.Time) {
+// attemptsFor returns the attempt number of a new failure of op: consecutive failures of the same
+// operation back off further; another operation's failures do not count.
+func (s *reconcileState) attemptsFor(op v1.Operation) int32 {
+	if le := s.conn.Status.LastError; le != nil && le.Operation == op {
+		return s.conn.Status.FailedAttempts + 1
+	}
+	return 1
+}
+
+// recordFailure notes a failed attempt of op and schedules its retry.
+func (s *reconcileState) recordFailure(op v1.Operation, reason, message string, retryAt time.Time) {
 	st := &s.conn.Status
-	st.FailedAttempts++
+	st.FailedAttempts = s.attemptsFor(op)
 	st.LastError = &v1.LastError{
-		Reason: reason, Message: message, Time: metav1.NewTime(s.now),
+		Operation: op, Reason: reason, Message: message, Time: metav1.NewTime(s.now),
 		NextAttemptAt: ptrTime(retryAt),
 	}
 	s.requeue(retryAt)
 }
 
-// clearFailures resets the failure bookkeeping after a success.
-func (s *reconcileState) clearFailures() {
+// clearFailures resets the failure bookkeeping after a success of one of ops (all when none are
+// given): another operation's failure stays on record with its backoff.
+func (s *reconcileState) clearFailures(ops ...v1.Operation) {
+	le := s.conn.Status.LastError
+	if le != nil && len(ops) > 0 && !slices.Contains(ops, le.Operation) {
+		return
+	}
 	s.conn.Status.FailedAttempts = 0
 	s.conn.Status.LastError = nil
 }
 
-// waitingForRetry reports whether an earlier failure's backoff has not run out yet.
-func (s *reconcileState) waitingForRetry() bool {
+// waitingForRetry reports whether an earlier failure of op is still backing off. Each operation
+// backs off on its own: a failing link request never delays a refresh, nor a refresh an exchange.
+func (s *reconcileState) waitingForRetry(op v1.Operation) bool {
 	le := s.conn.Status.LastError
-	if le == nil || le.NextAttemptAt == nil || !s.now.Before(le.NextAttemptAt.Time) {
+	if le == nil || le.Operation != op || le.NextAttemptAt == nil || !s.now.Before(le.NextAttemptAt.Time) {
 		return false
+	}
+	if op == v1.OperationIssueLink && s.conn.Status.ObservedGeneration != s.conn.Generation {
+		return false // a changed spec is worth trying at once
 	}
 	s.requeue(le.NextAttemptAt.Time)
 	return true

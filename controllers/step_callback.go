@@ -24,6 +24,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
 	"github.com/finx-operator/finx-operator/internal/finx"
@@ -59,14 +60,17 @@ func (r *BankConnectionReconciler) handleCallback(ctx context.Context, st *recon
 
 // exchangeCode trades the single-use code for tokens at once and stores them.
 func (r *BankConnectionReconciler) exchangeCode(ctx context.Context, st *reconcileState, cb *tokenstore.Callback) error {
-	if st.waitingForRetry() {
+	if st.waitingForRetry(v1.OperationExchangeCode) {
 		return nil
 	}
+	ctx, cancel := spendContext(ctx)
+	defer cancel()
 	if !cb.ReceivedAt.IsZero() && st.now.Sub(cb.ReceivedAt) > codeRetryWindow {
 		return r.codeUnusable(ctx, st, "The authorisation code could not be exchanged before it expired.")
 	}
 	interrupted := st.private.InFlight()
-	if err := tokenstore.BeginSpend(ctx, r.Client, st.private, opExchange, st.now); err != nil {
+	journal, err := tokenstore.BeginSpend(ctx, r.Client, st.private, opExchange, st.now)
+	if err != nil {
 		return err
 	}
 	tok, err := st.client.api.ExchangeCode(ctx, cb.Code)
@@ -78,12 +82,15 @@ func (r *BankConnectionReconciler) exchangeCode(ctx context.Context, st *reconci
 		if !f.outcomeUnknown && interrupted == nil {
 			_ = tokenstore.EndSpend(ctx, r.Client, st.private)
 		}
-		retry := r.Backoff.retryAt(st.now, st.conn.Status.FailedAttempts+1, finx.RetryAfter(err), cb.ReceivedAt.Add(codeRetryWindow))
-		st.recordFailure(f.reason, fmt.Sprintf("Exchanging the authorisation code failed (%v); retrying.", err), retry)
+		retry := r.Backoff.retryAt(st.now, st.attemptsFor(v1.OperationExchangeCode), finx.RetryAfter(err), cb.ReceivedAt.Add(codeRetryWindow))
+		st.recordFailure(v1.OperationExchangeCode, f.reason, fmt.Sprintf("Exchanging the authorisation code failed (%v); retrying.", err), retry)
 		r.event(st, corev1.EventTypeWarning, v1.ReasonExchangeFailed, "Exchanging the authorisation code failed (%v); retrying", err)
 		return nil
 	}
-	e := pendingEntry{tokens: tokensFrom(st, tok, nil), operation: opExchange}
+	e := pendingEntry{
+		tokens: tokensFrom(st, tok, nil), operation: opExchange, journal: journal, stateHash: cb.StateHash,
+		key: types.NamespacedName{Namespace: st.conn.Namespace, Name: st.conn.Name},
+	}
 	r.pending.put(st.conn.UID, e)
 	if err := r.commitTokens(ctx, st, e); err != nil {
 		return err

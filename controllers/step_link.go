@@ -26,7 +26,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
@@ -56,7 +55,7 @@ func (r *BankConnectionReconciler) ensureLink(ctx context.Context, st *reconcile
 // sent to finX and then forgotten: only its hash is kept, for the callback to match.
 func (r *BankConnectionReconciler) issueLink(ctx context.Context, st *reconcileState, why string) error {
 	c := st.conn
-	if st.waitingForRetry() {
+	if st.waitingForRetry(v1.OperationIssueLink) {
 		return nil
 	}
 	// The callback hands its result over through this Secret, so it must exist before the link.
@@ -86,10 +85,7 @@ func (r *BankConnectionReconciler) issueLink(ctx context.Context, st *reconcileS
 	}
 	st.setCondition(v1.ConditionLinkIssued, metav1.ConditionTrue, v1.ReasonLinkIssued,
 		"Send the user to status.link.url to authorise access; an unused link is replaced at "+expires.UTC().Format(time.RFC3339)+".")
-	c.Status.FailedAttempts = 0
-	if !meta.IsStatusConditionTrue(c.Status.Conditions, v1.ConditionReauthorizationRequired) {
-		c.Status.LastError = nil
-	}
+	st.clearFailures(v1.OperationIssueLink) // a refresh's failures stay on record
 	st.linkIssued = true
 	st.requeue(expires)
 	r.event(st, corev1.EventTypeNormal, v1.ReasonLinkIssued, "Issued a widget link because %s", why)
@@ -98,12 +94,15 @@ func (r *BankConnectionReconciler) issueLink(ctx context.Context, st *reconcileS
 
 func (r *BankConnectionReconciler) linkFailed(st *reconcileState, err error) error {
 	f := classifyFinX(err)
-	retry := r.Backoff.retryAt(st.now, st.conn.Status.FailedAttempts+1, finx.RetryAfter(err), time.Time{})
+	retry := r.Backoff.retryAt(st.now, st.attemptsFor(v1.OperationIssueLink), finx.RetryAfter(err), time.Time{})
 	msg := fmt.Sprintf("Creating the widget link failed (%v).", err)
 	if f.stalls {
 		msg += " finX refused the request: check the connection's spec and the client."
 	}
-	st.recordFailure(f.reason, msg, retry)
+	st.recordFailure(v1.OperationIssueLink, f.reason, msg, retry)
+	if f.stalls {
+		st.stalled = &problem{reason: f.reason, message: msg}
+	}
 	st.setCondition(v1.ConditionLinkIssued, metav1.ConditionFalse, f.reason, msg)
 	r.event(st, corev1.EventTypeWarning, f.reason, "%s", msg)
 	return nil

@@ -19,17 +19,17 @@ package controllers
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
+	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
 	"github.com/finx-operator/finx-operator/internal/tokenstore"
 )
 
-// clientRecheck is how often a connection whose client is unusable looks again (a Namespace's labels
-// or a credentials Secret can change without an event the operator watches).
+// clientRecheck is how often a connection whose client or Secret is unusable looks again (a
+// Namespace's labels or a credentials Secret can change without an event the operator watches).
 const clientRecheck = 2 * time.Minute
 
 // persistPendingTokens finishes the writes of tokens that finX returned but that are not yet in their
@@ -40,12 +40,20 @@ func (r *BankConnectionReconciler) persistPendingTokens(ctx context.Context, st 
 		return false, nil
 	}
 	key := types.NamespacedName{Namespace: st.conn.Namespace, Name: refreshSecretName(st.conn)}
-	p, err := tokenstore.ReadPrivate(ctx, r.APIReader, key)
-	if err == nil && p == nil {
-		err = fmt.Errorf("the private Secret %s disappeared", key)
+	p, err := tokenstore.ReadPrivate(ctx, r.APIReader, key, st.conn)
+	if blockedBySecret(st, err) {
+		return true, nil
 	}
 	if err != nil {
 		return true, r.persistFailed(st, err)
+	}
+	if p == nil {
+		// The Secret was deleted meanwhile. The tokens in memory are the newest there are: store
+		// them in a new one rather than lose them.
+		if p, err = tokenstore.EnsurePrivate(ctx, r.Client, r.APIReader, st.conn, key.Name); err != nil {
+			return true, r.persistFailed(st, err)
+		}
+		entry.journal = ""
 	}
 	st.private = p
 	if err := r.commitTokens(ctx, st, entry); err != nil {
@@ -60,7 +68,7 @@ func (r *BankConnectionReconciler) resolveClient(ctx context.Context, st *reconc
 	rc, err := r.Clients.Resolve(ctx, st.conn)
 	var cp *clientProblemError
 	if errors.As(err, &cp) {
-		st.clientProblem = &cp.problem
+		st.blocked = &cp.problem
 		st.requeue(st.now.Add(clientRecheck))
 		return true, nil
 	}
@@ -72,14 +80,30 @@ func (r *BankConnectionReconciler) resolveClient(ctx context.Context, st *reconc
 }
 
 // loadPrivateSecret reads the operator-private Secret from the API server (it may not exist yet).
-func (r *BankConnectionReconciler) loadPrivateSecret(ctx context.Context, st *reconcileState) error {
+func (r *BankConnectionReconciler) loadPrivateSecret(ctx context.Context, st *reconcileState) (bool, error) {
 	key := types.NamespacedName{Namespace: st.conn.Namespace, Name: refreshSecretName(st.conn)}
-	p, err := tokenstore.ReadPrivate(ctx, r.APIReader, key)
+	p, err := tokenstore.ReadPrivate(ctx, r.APIReader, key, st.conn)
+	if blockedBySecret(st, err) {
+		return true, nil
+	}
 	if err != nil {
-		return err
+		return true, err
 	}
 	st.private = p
-	return nil
+	return false, nil
+}
+
+// blockedBySecret turns a private Secret this connection does not control into a stop with a Ready
+// reason: it never reads or writes tokens there. A leftover of a deleted connection of the same
+// name clears once the garbage collector removes it.
+func blockedBySecret(st *reconcileState, err error) bool {
+	var no *tokenstore.NotOwnedError
+	if !errors.As(err, &no) {
+		return false
+	}
+	st.blocked = &problem{reason: v1.ReasonSecretConflict, message: no.Error()}
+	st.requeue(st.now.Add(time.Minute))
+	return true
 }
 
 // ensurePrivateSecret creates the private Secret if needed: the callback needs it to hand over.

@@ -19,6 +19,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -32,8 +33,18 @@ import (
 	"github.com/finx-operator/finx-operator/internal/tokenstore"
 )
 
+// spendTimeout bounds a spend (journal, finX call, commit). The spend runs on a context that a
+// manager shutdown does not cancel: stopping between finX rotating a token and the operator
+// storing it is exactly how a token is lost. The manager's graceful-shutdown timeout is longer.
+const spendTimeout = 60 * time.Second
+
+func spendContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), spendTimeout)
+}
+
 // maintainTokens keeps a live chain alive: it refreshes when the schedule says so, when asked by
-// annotation, when the access-token Secret needs filling, or when a crash left a refresh in flight.
+// annotation, when the access-token Secret needs filling, or when a crash left a refresh in flight;
+// a failed refresh waits out its backoff whatever the reason for the next one.
 func (r *BankConnectionReconciler) maintainTokens(ctx context.Context, st *reconcileState) error {
 	c := st.conn
 	dropExpiredLink(st)
@@ -49,15 +60,15 @@ func (r *BankConnectionReconciler) maintainTokens(ctx context.Context, st *recon
 	if err != nil {
 		return err
 	}
-	interrupted := st.private.InFlight() != nil
-	if !forced && !refill && !interrupted {
-		if st.waitingForRetry() {
+	if !forced {
+		if st.waitingForRetry(v1.OperationRefresh) {
 			return nil
 		}
 		if c.Status.ObservedGeneration != c.Generation {
 			r.schedule(st) // refreshBefore or the access mode may have changed
 		}
-		if rt := c.Status.RefreshToken; rt != nil && rt.NextRefreshAt != nil && st.now.Before(rt.NextRefreshAt.Time) {
+		interrupted := st.private.InFlight() != nil && st.private.InFlight().Operation == opRefresh
+		if rt := c.Status.RefreshToken; !refill && !interrupted && rt != nil && rt.NextRefreshAt != nil && st.now.Before(rt.NextRefreshAt.Time) {
 			st.requeue(rt.NextRefreshAt.Time)
 			return nil
 		}
@@ -65,15 +76,25 @@ func (r *BankConnectionReconciler) maintainTokens(ctx context.Context, st *recon
 	return r.refresh(ctx, st)
 }
 
+// recoverChain tries the kept refresh token once more when a person asks (refresh annotation)
+// after finX had rejected it, for example once a credentials mix-up is fixed.
+func (r *BankConnectionReconciler) recoverChain(ctx context.Context, st *reconcileState) error {
+	st.conn.Status.LastHandledRefreshRequest = st.conn.Annotations[v1.AnnotationRefresh]
+	return r.refresh(ctx, st)
+}
+
 // refresh spends the refresh token: journal first, then finX, then the new token into its Secret
 // before anything else.
 func (r *BankConnectionReconciler) refresh(ctx context.Context, st *reconcileState) error {
+	ctx, cancel := spendContext(ctx)
+	defer cancel()
 	p := st.private
 	maybeLost := p.InFlight()
 	spent := p.RefreshToken()
 	// The resourceVersion precondition fails if anyone wrote the Secret since it was read from the
 	// API server moments ago, so a token another writer already spent is never sent.
-	if err := tokenstore.BeginSpend(ctx, r.Client, p, opRefresh, st.now); err != nil {
+	journal, err := tokenstore.BeginSpend(ctx, r.Client, p, opRefresh, st.now)
+	if err != nil {
 		return err
 	}
 	tok, err := st.client.api.Refresh(ctx, spent)
@@ -84,6 +105,8 @@ func (r *BankConnectionReconciler) refresh(ctx context.Context, st *reconcileSta
 		tokens:    tokensFrom(st, tok, p),
 		operation: opRefresh,
 		rotated:   tok.RefreshToken != "" && tok.RefreshToken != spent,
+		journal:   journal,
+		key:       types.NamespacedName{Namespace: st.conn.Namespace, Name: st.conn.Name},
 	}
 	// In memory first: if the Secret write below fails, the only copy of the new token survives.
 	r.pending.put(st.conn.UID, e)
@@ -121,9 +144,9 @@ func (r *BankConnectionReconciler) refreshFailed(ctx context.Context, st *reconc
 		return r.requireReauthorization(ctx, st, reason, msg)
 	}
 	c := st.conn
-	retry := r.Backoff.retryAt(st.now, c.Status.FailedAttempts+1, finx.RetryAfter(err), tokenDeadline(st))
+	retry := r.Backoff.retryAt(st.now, st.attemptsFor(v1.OperationRefresh), finx.RetryAfter(err), tokenDeadline(st))
 	msg := fmt.Sprintf("Refreshing the tokens failed (%v); retrying at %s.", err, retry.UTC().Format("2006-01-02T15:04:05Z"))
-	st.recordFailure(f.reason, msg, retry)
+	st.recordFailure(v1.OperationRefresh, f.reason, msg, retry)
 	if c.Status.RefreshToken != nil {
 		c.Status.RefreshToken.NextRefreshAt = ptrTime(retry)
 	}
@@ -151,7 +174,7 @@ func (r *BankConnectionReconciler) accessSecretNeedsRefill(ctx context.Context, 
 	current := c.Status.AccessToken
 	if !maintainAccessToken(c) {
 		if current != nil {
-			if err := r.deleteAccessSecret(ctx, c.Namespace, current.SecretName); err != nil {
+			if err := r.deleteAccessSecret(ctx, c, current.SecretName); err != nil {
 				return false, err
 			}
 			c.Status.AccessToken = nil
@@ -160,28 +183,32 @@ func (r *BankConnectionReconciler) accessSecretNeedsRefill(ctx context.Context, 
 	}
 	name := accessSecretName(c)
 	if current != nil && current.SecretName != name {
-		if err := r.deleteAccessSecret(ctx, c.Namespace, current.SecretName); err != nil {
+		if err := r.deleteAccessSecret(ctx, c, current.SecretName); err != nil {
 			return false, err
 		}
-		return true, nil
+		current = nil
 	}
-	s := &corev1.Secret{}
-	if err := r.Get(ctx, types.NamespacedName{Namespace: c.Namespace, Name: name}, s); err != nil {
-		if apierrors.IsNotFound(err) {
-			return true, nil
-		}
+	// Read from the API server: the cache only knows the operator's Secrets, so a foreign Secret
+	// holding the name would look absent and be "refilled" forever.
+	exists, owned, err := tokenstore.AccessSecretState(ctx, r.APIReader, c, name)
+	switch {
+	case err != nil:
 		return false, err
+	case exists && !owned:
+		st.accessConflict = &problem{reason: v1.ReasonSecretConflict, message: (&tokenstore.NotOwnedError{Name: c.Namespace + "/" + name}).Error()}
+		return false, nil
 	}
-	return current == nil, nil
+	return !exists || current == nil, nil
 }
 
-func (r *BankConnectionReconciler) deleteAccessSecret(ctx context.Context, ns, name string) error {
+func (r *BankConnectionReconciler) deleteAccessSecret(ctx context.Context, owner *v1.BankConnection, name string) error {
+	ns := owner.Namespace
 	s := &corev1.Secret{}
 	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, s); err != nil {
 		return client404(err)
 	}
-	if s.Type != tokenstore.TypeAccessToken || s.Labels[tokenstore.LabelManagedBy] != tokenstore.ManagedByValue {
-		return nil // not ours: leave it alone
+	if s.Type != tokenstore.TypeAccessToken || s.Labels[tokenstore.LabelManagedBy] != tokenstore.ManagedByValue || !metav1.IsControlledBy(s, owner) {
+		return nil // not this connection's: leave it alone
 	}
 	return client404(r.Delete(ctx, s))
 }

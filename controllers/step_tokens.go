@@ -18,11 +18,15 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
 	"github.com/finx-operator/finx-operator/internal/finx"
@@ -68,7 +72,7 @@ func (r *BankConnectionReconciler) commitTokens(ctx context.Context, st *reconci
 			t.Rotations++
 		}
 	}
-	if err := tokenstore.CommitTokens(ctx, r.Client, st.private, t); err != nil {
+	if err := r.commitWithRetry(ctx, st, t, e); err != nil {
 		return r.persistFailed(st, err)
 	}
 	r.pending.drop(st.conn.UID)
@@ -81,17 +85,54 @@ func (r *BankConnectionReconciler) commitTokens(ctx context.Context, st *reconci
 	}
 	if e.operation == opExchange {
 		r.markAuthorized(st)
+	} else if meta.IsStatusConditionTrue(c.Status.Conditions, v1.ConditionReauthorizationRequired) {
+		// A refresh asked for by annotation after finX had rejected the token succeeded after all.
+		st.setCondition(v1.ConditionReauthorizationRequired, metav1.ConditionFalse, v1.ReasonChainAlive, "The refresh token works again; no new authorisation is needed.")
+		st.setCondition(v1.ConditionAuthorized, metav1.ConditionTrue, v1.ReasonAuthorized, "The refresh chain was recovered.")
 	}
-	st.clearFailures()
-	if err := r.writeAccessSecret(ctx, st, t); err != nil {
+	if e.operation == opExchange {
+		st.clearFailures() // a new authorisation starts afresh
+	} else {
+		st.clearFailures(v1.OperationRefresh, v1.OperationStoreTokens)
+	}
+	err := r.writeAccessSecret(ctx, st, t)
+	var no *tokenstore.NotOwnedError
+	switch {
+	case errors.As(err, &no):
+		// Another Secret holds the name: report it and leave it alone. Refreshing again would not
+		// help, so the schedule stays as it is.
+		st.accessConflict = &problem{reason: v1.ReasonSecretConflict, message: no.Error()}
+	case err != nil:
 		// The refresh token is safe; the access token is cheap to replace, so retry with a refresh.
-		retry := r.Backoff.retryAt(st.now, c.Status.FailedAttempts+1, 0, t.AccessExpiresAt)
-		st.recordFailure(v1.ReasonSecretWriteFailed, "Writing the access-token Secret failed: "+err.Error(), retry)
+		retry := r.Backoff.retryAt(st.now, st.attemptsFor(v1.OperationRefresh), 0, t.AccessExpiresAt)
+		st.recordFailure(v1.OperationRefresh, v1.ReasonSecretWriteFailed, "Writing the access-token Secret failed: "+apiErrorSummary(err), retry)
 		c.Status.RefreshToken.NextRefreshAt = ptrTime(retry)
 		return nil
 	}
 	r.schedule(st)
 	return nil
+}
+
+// commitWithRetry stores the tokens; after a write conflict (the callback may have written the
+// Secret meanwhile) it re-reads the Secret and tries again, but only while the Secret still carries
+// the journal this process wrote before spending: otherwise another writer acted and the tokens
+// stay in memory for a person to look at.
+func (r *BankConnectionReconciler) commitWithRetry(ctx context.Context, st *reconcileState, t tokenstore.Tokens, e pendingEntry) error {
+	for attempt := 0; ; attempt++ {
+		if e.journal != "" && st.private.JournalEntry() != e.journal {
+			return fmt.Errorf("the private Secret no longer records this process's %s in flight; not overwriting it", e.operation)
+		}
+		err := tokenstore.CommitTokens(ctx, r.Client, st.private, t, e.stateHash)
+		if err == nil || !apierrors.IsConflict(err) || attempt >= 3 {
+			return err
+		}
+		key := types.NamespacedName{Namespace: st.conn.Namespace, Name: refreshSecretName(st.conn)}
+		p, rerr := tokenstore.ReadPrivate(ctx, r.APIReader, key, st.conn)
+		if rerr != nil || p == nil {
+			return err
+		}
+		st.private = p
+	}
 }
 
 // writeAccessSecret fills the workload-facing Secret in Maintain mode.
@@ -136,13 +177,31 @@ func (r *BankConnectionReconciler) schedule(st *reconcileState) {
 // the work queue retry the write soon.
 func (r *BankConnectionReconciler) persistFailed(st *reconcileState, err error) error {
 	st.conn.Status.LastError = &v1.LastError{
-		Reason:  v1.ReasonSecretWriteFailed,
-		Message: "Tokens from finX are held in memory until their Secret can be written: " + err.Error(),
-		Time:    metav1.NewTime(st.now),
+		Operation: v1.OperationStoreTokens,
+		Reason:    v1.ReasonSecretWriteFailed,
+		Message:   "Tokens from finX are held in memory until their Secret can be written: " + apiErrorSummary(err),
+		Time:      metav1.NewTime(st.now),
 	}
 	r.Metrics.RefreshResult("persist_failed")
 	r.event(st, corev1.EventTypeWarning, v1.ReasonSecretWriteFailed, "The new tokens could not be written to Secret %s; retrying without calling finX", refreshSecretName(st.conn))
-	return fmt.Errorf("persisting tokens: %w", err)
+	return fmt.Errorf("persisting tokens: %s", apiErrorSummary(err))
+}
+
+// apiErrorSummary describes a Kubernetes API error by its reason and code only: admission denials
+// and webhooks may quote the object, and the object here holds tokens.
+func apiErrorSummary(err error) string {
+	if st, ok := err.(apierrors.APIStatus); ok || errors.As(err, &st) {
+		s := st.Status()
+		return fmt.Sprintf("the API server refused the write (%s, HTTP %d)", s.Reason, s.Code)
+	}
+	var no *tokenstore.NotOwnedError
+	if errors.As(err, &no) {
+		return no.Error()
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return "the write was interrupted (" + err.Error() + ")"
+	}
+	return "the write failed"
 }
 
 // tokenDeadline is the expiry of the token in hand that a retry must beat.

@@ -85,7 +85,6 @@ type AccessTokenSpec struct {
 }
 
 // BankConnectionSpec is a finX user's ongoing access to their bank data.
-// +kubebuilder:validation:XValidation:rule="!has(oldSelf.refreshTokenSecretName) || (has(self.refreshTokenSecretName) && self.refreshTokenSecretName == oldSelf.refreshTokenSecretName)",message="refreshTokenSecretName cannot be changed once set: the refresh token in the old Secret would be orphaned"
 // +kubebuilder:validation:XValidation:rule="!has(self.returnURL) || !has(self.redirectURI) || self.returnURL != self.redirectURI",message="returnURL must differ from redirectURI, or the browser would loop back into the callback"
 type BankConnectionSpec struct {
 	// clientRef names the FinXClient or ClusterFinXClient whose credentials are used.
@@ -280,8 +279,23 @@ type AccessTokenStatus struct {
 	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
 }
 
+// Operation names what the operator was doing when it failed.
+// +kubebuilder:validation:Enum=IssueLink;ExchangeCode;Refresh;StoreTokens
+type Operation string
+
+const (
+	OperationIssueLink    Operation = "IssueLink"
+	OperationExchangeCode Operation = "ExchangeCode"
+	OperationRefresh      Operation = "Refresh"
+	OperationStoreTokens  Operation = "StoreTokens"
+)
+
 // LastError is the most recent failure, kept until the next success.
 type LastError struct {
+	// operation that failed; each operation backs off on its own, so a failing link request
+	// never delays a refresh.
+	// +optional
+	Operation Operation `json:"operation,omitempty"`
 	// reason is a CamelCase cause, the same as the related condition reason.
 	Reason string `json:"reason"`
 	// message explains the failure; it never contains token material.
@@ -356,6 +370,7 @@ type BankConnectionStatus struct {
 // +kubebuilder:printcolumn:name="Next refresh",type=date,JSONPath=`.status.refreshToken.nextRefreshAt`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="(has(self.spec.refreshTokenSecretName) ? self.spec.refreshTokenSecretName : self.metadata.name + '-finx-refresh') != (has(self.spec.accessToken) && has(self.spec.accessToken.secretName) ? self.spec.accessToken.secretName : self.metadata.name + '-finx-access')",message="spec.refreshTokenSecretName and spec.accessToken.secretName must name different Secrets: workloads must never be able to read the refresh token"
+// +kubebuilder:validation:XValidation:rule="(has(oldSelf.spec.refreshTokenSecretName) ? oldSelf.spec.refreshTokenSecretName : oldSelf.metadata.name + '-finx-refresh') == (has(self.spec.refreshTokenSecretName) ? self.spec.refreshTokenSecretName : self.metadata.name + '-finx-refresh')",message="refreshTokenSecretName cannot be changed (including from its default, <name>-finx-refresh): the refresh token in the old Secret would be orphaned"
 type BankConnection struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -62,6 +62,7 @@ const (
 	ReasonFinXBadResponse         = "FinXBadResponse"
 	ReasonFinXRejectedRequest     = "FinXRejectedRequest"
 	ReasonSecretWriteFailed       = "SecretWriteFailed"
+	ReasonSecretConflict          = "SecretConflict"
 	ReasonInvalidSpec             = "InvalidSpec"
 	ReasonReauthorizationRequired = "ReauthorizationRequired"
 	ReasonConnected               = "Connected"

@@ -177,6 +177,16 @@ var _ = Describe("BankConnection", func() {
 			"refreshTokenSecretName cannot be changed"),
 	)
 
+	It("rejects setting refreshTokenSecretName after creation unless it names the default", func() {
+		c := validConnection(ns)
+		c.GenerateName, c.Name = "", "late-name"
+		Expect(k8sClient.Create(ctx, c)).To(Succeed())
+		c.Spec.RefreshTokenSecretName = "elsewhere"
+		expectRejected(k8sClient.Update(ctx, c), "refreshTokenSecretName cannot be changed")
+		c.Spec.RefreshTokenSecretName = "late-name-finx-refresh"
+		Expect(k8sClient.Update(ctx, c)).To(Succeed(), "spelling out the default changes nothing")
+	})
+
 	It("allows changing the mutable flow settings", func() {
 		c := validConnection(ns)
 		Expect(k8sClient.Create(ctx, c)).To(Succeed())

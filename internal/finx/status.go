@@ -26,15 +26,17 @@ const maxHeaderText = 512
 
 // statusError turns a non-2xx response into a classified *Error.
 func statusError(cl call, resp *http.Response, body []byte, red redactor) *Error {
-	info := parseErrorBody(body)
-	www := strings.Join(resp.Header.Values("WWW-Authenticate"), ", ")
+	// Redact before anything is cut short: a secret echoed across a truncation point would no
+	// longer match whole, and its prefix would survive into the error text.
+	info := parseErrorBody([]byte(red.apply(string(body))))
+	www := red.apply(strings.Join(resp.Header.Values("WWW-Authenticate"), ", "))
 	challenges := parseWWWAuthenticate(www)
 	e := &Error{
 		Endpoint:        cl.endpoint,
 		StatusCode:      resp.StatusCode,
 		Class:           classify(cl, resp.StatusCode, challenges, info),
 		RetryAfter:      parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
-		WWWAuthenticate: red.apply(truncate(sanitize(www), maxHeaderText)),
+		WWWAuthenticate: truncate(sanitize(www), maxHeaderText),
 		Code:            info.Code,
 		Message:         red.apply(info.Message),
 	}

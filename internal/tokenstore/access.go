@@ -58,8 +58,8 @@ func WriteAccessToken(ctx context.Context, c client.Client, r client.Reader, own
 	if err != nil {
 		return fmt.Errorf("reading access-token Secret %s: %w", key, err)
 	}
-	if s.Type != TypeAccessToken || s.Labels[LabelManagedBy] != ManagedByValue {
-		return fmt.Errorf("secret %s exists but is not managed by finx-operator (type %q): refusing to overwrite it", key, s.Type)
+	if s.Type != TypeAccessToken || s.Labels[LabelManagedBy] != ManagedByValue || !metav1.IsControlledBy(s, owner) {
+		return &NotOwnedError{Name: key.String()}
 	}
 	if sameData(s.Data, want) {
 		return nil
@@ -71,20 +71,18 @@ func WriteAccessToken(ctx context.Context, c client.Client, r client.Reader, own
 	return nil
 }
 
-// ReadAccessExpiry returns the expiry recorded in the access-token Secret (zero if absent).
-func ReadAccessExpiry(ctx context.Context, r client.Reader, key types.NamespacedName) (time.Time, bool, error) {
+// AccessSecretState says whether the access-token Secret exists, and whether this connection
+// controls it.
+func AccessSecretState(ctx context.Context, r client.Reader, owner metav1.Object, name string) (exists, owned bool, err error) {
 	s := &corev1.Secret{}
-	if err := r.Get(ctx, key, s); err != nil {
+	if err := r.Get(ctx, types.NamespacedName{Namespace: owner.GetNamespace(), Name: name}, s); err != nil {
 		if apierrors.IsNotFound(err) {
-			return time.Time{}, false, nil
+			return false, false, nil
 		}
-		return time.Time{}, false, err
+		return false, false, err
 	}
-	t, err := time.Parse(time.RFC3339, string(s.Data[KeyExpiresAt]))
-	if err != nil || len(s.Data[KeyAccessToken]) == 0 {
-		return time.Time{}, false, nil
-	}
-	return t, true, nil
+	owned = s.Type == TypeAccessToken && s.Labels[LabelManagedBy] == ManagedByValue && metav1.IsControlledBy(s, owner)
+	return true, owned, nil
 }
 
 func sameData(a, b map[string][]byte) bool {

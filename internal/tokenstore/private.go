@@ -127,7 +127,7 @@ func (p *Private) StateConsumed(hash string) bool {
 // ReadPrivate reads the operator-private Secret from the API server (pass an uncached reader: a
 // stale refresh token is a spent one). It returns (nil, nil) if the
 // Secret does not exist.
-func ReadPrivate(ctx context.Context, r client.Reader, key types.NamespacedName) (*Private, error) {
+func ReadPrivate(ctx context.Context, r client.Reader, key types.NamespacedName, owner metav1.Object) (*Private, error) {
 	s := &corev1.Secret{}
 	if err := r.Get(ctx, key, s); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -135,8 +135,11 @@ func ReadPrivate(ctx context.Context, r client.Reader, key types.NamespacedName)
 		}
 		return nil, fmt.Errorf("reading Secret %s: %w", key, err)
 	}
-	if s.Type != TypeRefreshToken || s.Labels[LabelManagedBy] != ManagedByValue {
-		return nil, fmt.Errorf("secret %s exists but is not managed by finx-operator (type %q): refusing to use it", key, s.Type)
+	// A Secret of the right name is used only if this connection controls it: another connection
+	// naming it, or a leftover of a deleted connection of the same name, would hand one user's
+	// tokens to another.
+	if s.Type != TypeRefreshToken || s.Labels[LabelManagedBy] != ManagedByValue || !metav1.IsControlledBy(s, owner) {
+		return nil, &NotOwnedError{Name: key.String()}
 	}
 	if s.Data == nil {
 		s.Data = map[string][]byte{}
@@ -148,7 +151,7 @@ func ReadPrivate(ctx context.Context, r client.Reader, key types.NamespacedName)
 // if it does not exist yet.
 func EnsurePrivate(ctx context.Context, c client.Client, r client.Reader, owner client.Object, name string) (*Private, error) {
 	key := types.NamespacedName{Namespace: owner.GetNamespace(), Name: name}
-	p, err := ReadPrivate(ctx, r, key)
+	p, err := ReadPrivate(ctx, r, key, owner)
 	if err != nil || p != nil {
 		return p, err
 	}
@@ -172,18 +175,23 @@ func EnsurePrivate(ctx context.Context, c client.Client, r client.Reader, owner 
 // BeginSpend writes the journal entry before a token or code is spent. The update carries the
 // resourceVersion of the read, so it fails if anyone wrote the Secret since: the caller must then
 // re-read rather than spend a token that may already be stale.
-func BeginSpend(ctx context.Context, c client.Client, p *Private, operation string, now time.Time) error {
+func BeginSpend(ctx context.Context, c client.Client, p *Private, operation string, now time.Time) (string, error) {
 	s := p.Secret.DeepCopy()
 	if s.Annotations == nil {
 		s.Annotations = map[string]string{}
 	}
-	s.Annotations[AnnotationInFlight] = operation + "@" + formatTime(now)
+	entry := operation + "@" + formatTime(now)
+	s.Annotations[AnnotationInFlight] = entry
 	if err := c.Update(ctx, s); err != nil {
-		return fmt.Errorf("recording in-flight %s in Secret %s: %w", operation, s.Name, err)
+		return "", fmt.Errorf("recording in-flight %s in Secret %s: %w", operation, s.Name, err)
 	}
 	p.Secret = s
-	return nil
+	return entry, nil
 }
+
+// JournalEntry returns the raw journal value ("" if none), to check that a commit follows the
+// spend this process recorded.
+func (p *Private) JournalEntry() string { return p.Secret.Annotations[AnnotationInFlight] }
 
 // EndSpend clears the journal when the call's outcome is known and nothing was rotated (finX
 // answered with an error), so the next attempt is not mistaken for a lost rotation.
@@ -203,12 +211,16 @@ func EndSpend(ctx context.Context, c client.Client, p *Private) error {
 // Abandon clears the callback hand-off and the journal together: the code was refused or is too old
 // to exchange, so neither may be acted on again.
 func Abandon(ctx context.Context, c client.Client, p *Private) error {
-	if p.Callback() == nil && p.InFlight() == nil {
+	exchangeJournal := p.InFlight() != nil && p.InFlight().Operation == "exchange"
+	if p.Callback() == nil && !exchangeJournal {
 		return nil
 	}
 	s := p.Secret.DeepCopy()
 	clearCallback(s)
-	delete(s.Annotations, AnnotationInFlight)
+	// A refresh journal is not this hand-off's to clear: it may record a lost rotation.
+	if exchangeJournal {
+		delete(s.Annotations, AnnotationInFlight)
+	}
 	if err := c.Update(ctx, s); err != nil {
 		return fmt.Errorf("clearing the callback hand-off in Secret %s: %w", s.Name, err)
 	}
@@ -218,7 +230,10 @@ func Abandon(ctx context.Context, c client.Client, p *Private) error {
 
 // CommitTokens stores a new refresh token and its bookkeeping, clears the journal and, for an
 // exchange, the callback hand-off, all in one write with a resourceVersion precondition.
-func CommitTokens(ctx context.Context, c client.Client, p *Private, t Tokens) error {
+//
+// exchangedStateHash names the callback hand-off whose code produced the tokens; only that one is
+// cleared. A refresh passes "": a callback that arrived meanwhile stays for the reconciler.
+func CommitTokens(ctx context.Context, c client.Client, p *Private, t Tokens, exchangedStateHash string) error {
 	if t.RefreshToken == "" {
 		return errors.New("refusing to store an empty refresh token")
 	}
@@ -230,7 +245,9 @@ func CommitTokens(ctx context.Context, c client.Client, p *Private, t Tokens) er
 	s.Data[keyIssuedAt] = []byte(formatTime(t.RefreshIssuedAt))
 	s.Data[keyExpiresAt] = []byte(formatTime(t.RefreshExpiresAt))
 	s.Data[keyRotations] = []byte(strconv.FormatInt(t.Rotations, 10))
-	clearCallback(s)
+	if exchangedStateHash != "" && string(s.Data[keyCallbackStateHash]) == exchangedStateHash {
+		clearCallback(s)
+	}
 	delete(s.Annotations, AnnotationInFlight)
 	if err := c.Update(ctx, s); err != nil {
 		return fmt.Errorf("storing the new refresh token in Secret %s: %w", s.Name, err)
@@ -257,6 +274,13 @@ func ClearCallback(ctx context.Context, c client.Client, p *Private) error {
 var (
 	ErrStateUsed = errors.New("this authorisation link has already been used")
 )
+
+// NotOwnedError reports a Secret with the expected name that this connection does not control.
+type NotOwnedError struct{ Name string }
+
+func (e *NotOwnedError) Error() string {
+	return "Secret " + e.Name + " exists but is not controlled by this BankConnection (another connection, a leftover of a deleted one, or not the operator's): refusing to use it"
+}
 
 // RecordCallback hands a callback over to the reconciler: it stores the result (and code) in the
 // private Secret and marks the state consumed, in one write with a resourceVersion precondition,
@@ -326,4 +350,11 @@ func parseTime(b []byte) time.Time {
 		return time.Time{}
 	}
 	return t
+}
+
+// CallbackChanged reports whether a Secret update wrote a new callback hand-off (the one change to
+// the private Secret that does not come from the reconciler itself).
+func CallbackChanged(old, cur *corev1.Secret) bool {
+	return string(old.Data[keyCallbackStateHash]) != string(cur.Data[keyCallbackStateHash]) ||
+		string(old.Data[keyCallbackResult]) != string(cur.Data[keyCallbackResult])
 }

@@ -1,0 +1,160 @@
+/*
+Copyright 2026 The finx-operator authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers_test
+
+import (
+	"net/http"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
+	"github.com/finx-operator/finx-operator/internal/sandbox"
+)
+
+// Each spec here reproduces a way the operator once spent tokens needlessly, lost work, or touched
+// another connection's Secret.
+var _ = Describe("Token safety regressions", func() {
+	var t tenant
+	BeforeEach(func() {
+		t = newTenant(nil)
+		DeferCleanup(sbx.ClearFaults)
+	})
+	disabled := func(c *v1.BankConnection) { c.Spec.AccessToken.Mode = v1.AccessTokenModeDisabled }
+
+	It("leaves a foreign Secret at the access-token name alone and does not refresh in a loop", func() {
+		foreign := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: "rosa-finx-access"}, StringData: map[string]string{"foo": "bar"}}
+		Expect(k8sClient.Create(ctx, foreign)).To(Succeed())
+		c := t.connection("rosa")
+		authorize(c)
+		Eventually(func() string { return condition(c, v1.ConditionReady).Reason }).Should(Equal(v1.ReasonSecretConflict))
+		before := tokenCalls()
+		time.Sleep(5 * time.Second)
+		// The schedule (two thirds of a 4s access token) allows about two refreshes here.
+		Expect(tokenCalls() - before).To(BeNumerically("<=", 3))
+		got := &corev1.Secret{}
+		Expect(k8sClient.Get(ctx, clientKey(foreign), got)).To(Succeed())
+		Expect(got.Data).To(Equal(map[string][]byte{"foo": []byte("bar")}))
+	})
+
+	It("backs off while finX cannot be reached, keeps the journal, and finds the chain intact afterwards", func() {
+		c := t.connection("sam", disabled)
+		authorize(c)
+		before := readTokens(c).refresh
+		setBaseURL(t, "http://127.0.0.1:1")
+		annotate(c, v1.AnnotationRefresh, "unreachable")
+		Eventually(func() int32 { return get(c).Status.FailedAttempts }).WithTimeout(10 * time.Second).Should(BeNumerically(">=", 2))
+		time.Sleep(3 * time.Second)
+		// 300ms base doubling to a 2s cap: a handful of attempts, not dozens.
+		Expect(get(c).Status.FailedAttempts).To(BeNumerically("<=", 6))
+		Expect(get(c).Status.LastError.Operation).To(Equal(v1.OperationRefresh))
+		Expect(readTokens(c).private.Annotations).To(HaveKey("banking.finx-operator.io/in-flight"))
+
+		setBaseURL(t, sandboxURL)
+		Eventually(func() string { return readTokens(c).refresh }).WithTimeout(15 * time.Second).ShouldNot(Equal(before))
+		Expect(get(c).Status.Phase).To(Equal(v1.PhaseConnected), "finX never saw the calls, so nothing was lost")
+	})
+
+	It("recovers a rejected chain when asked with the refresh annotation", func() {
+		c := t.connection("tina", disabled)
+		authorize(c)
+		sbx.InjectFault(sandbox.Fault{Endpoint: "token", GrantType: "refresh_token", Status: http.StatusBadRequest, Count: 1})
+		annotate(c, v1.AnnotationRefresh, "rejected")
+		waitForPhase(c, v1.PhaseReauthorizationRequired, 20*time.Second)
+		annotate(c, v1.AnnotationRefresh, "try-again")
+		waitForPhase(c, v1.PhaseConnected, 20*time.Second)
+		Expect(condition(c, v1.ConditionReauthorizationRequired).Status).To(Equal(metav1.ConditionFalse))
+		Expect(sbx.RefreshTokenState(readTokens(c).refresh)).To(Equal(sandbox.TokenActive))
+	})
+
+	It("keeps refreshing while a requested relink keeps failing", func() {
+		c := t.connection("ulla")
+		authorize(c)
+		sbx.InjectFault(sandbox.Fault{Endpoint: "ongoing_access", Status: http.StatusBadRequest})
+		annotate(c, v1.AnnotationRelink, "r1")
+		before := tokenCalls()
+		time.Sleep(2 * accessTTL)
+		Expect(tokenCalls()-before).To(BeNumerically(">=", 2), "refreshes go on")
+		got := get(c)
+		Expect(got.Status.AccessToken.ExpiresAt.Time).To(BeTemporally(">", time.Now()))
+		Expect(got.Status.LastError.Operation).To(Equal(v1.OperationIssueLink))
+		Expect(got.Status.LastHandledRelinkRequest).To(BeEmpty(), "the relink is still owed")
+	})
+
+	It("exchanges a code that arrives while a refresh is in flight", func() {
+		c := t.connection("vera", disabled)
+		authorize(c)
+		authorizedAt := get(c).Status.AuthorizedAt
+		annotate(c, v1.AnnotationRelink, "r1")
+		link := waitForLink(c, "")
+		redirect := completeWidget(link.URL, sandbox.DriveOptions{})
+		sbx.InjectFault(sandbox.Fault{Endpoint: "token", GrantType: "refresh_token", Latency: 2 * time.Second, Count: 1})
+		annotate(c, v1.AnnotationRefresh, "during")
+		time.Sleep(700 * time.Millisecond)
+		Expect(visit(http.MethodGet, redirect).status).To(Equal(http.StatusOK))
+		Eventually(func(g Gomega) {
+			got := get(c)
+			g.Expect(got.Status.Link).To(BeNil())
+			g.Expect(got.Status.AuthorizedAt.Time).To(BeTemporally(">", authorizedAt.Time))
+		}).WithTimeout(15 * time.Second).Should(Succeed())
+		Expect(sbx.RefreshTokenState(readTokens(c).refresh)).To(Equal(sandbox.TokenActive))
+	})
+
+	It("does not adopt the private Secret of a deleted connection of the same name", func() {
+		c := t.connection("wanda", disabled)
+		authorize(c)
+		old := readTokens(c).refresh
+		Expect(k8sClient.Delete(ctx, c)).To(Succeed())
+		Eventually(func() error { return k8sClient.Get(ctx, client.ObjectKeyFromObject(c), &v1.BankConnection{}) }).ShouldNot(Succeed())
+		// No garbage collector runs here, so the old Secret stays, still owned by the old object.
+		c2 := t.connection("wanda", func(b *v1.BankConnection) { b.Spec.UserID = "someone-else"; disabled(b) })
+		Eventually(func() string { return condition(c2, v1.ConditionReady).Reason }).Should(Equal(v1.ReasonSecretConflict))
+		Consistently(func() v1.Phase { return get(c2).Status.Phase }).WithTimeout(2 * time.Second).ShouldNot(Equal(v1.PhaseConnected))
+		Expect(readTokens(c2).refresh).To(Equal(old), "the old token was neither used nor changed")
+		Expect(sbx.RefreshTokenState(old)).To(Equal(sandbox.TokenActive))
+	})
+
+	It("refuses to use another connection's private Secret", func() {
+		c := t.connection("xena", disabled)
+		authorize(c)
+		theirs := readTokens(c).refresh
+		c2 := t.connection("xena2", func(b *v1.BankConnection) {
+			b.Spec.UserID = "mallory"
+			b.Spec.RefreshTokenSecretName = "xena-finx-refresh"
+		})
+		Eventually(func() string { return condition(c2, v1.ConditionReady).Reason }).Should(Equal(v1.ReasonSecretConflict))
+		Consistently(func() error {
+			return k8sClient.Get(ctx, client.ObjectKey{Namespace: t.ns, Name: "xena2-finx-access"}, &corev1.Secret{})
+		}).WithTimeout(2 * time.Second).ShouldNot(Succeed())
+		Expect(readTokens(c).refresh).To(Equal(theirs))
+	})
+})
+
+func setBaseURL(t tenant, url string) {
+	Eventually(func() error {
+		fc := &v1.FinXClient{}
+		if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: t.ns, Name: t.client}, fc); err != nil {
+			return err
+		}
+		fc.Spec.BaseURL = url
+		return k8sClient.Update(ctx, fc)
+	}).Should(Succeed())
+}
