@@ -17,7 +17,15 @@ limitations under the License.
 package controllers_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -158,3 +166,62 @@ func setBaseURL(t tenant, url string) {
 		return k8sClient.Update(ctx, fc)
 	}).Should(Succeed())
 }
+
+var _ = Describe("A token response finX sent but the operator cannot fully read", func() {
+	It("stores the rotated refresh token it can read instead of losing the chain", func() {
+		// A proxy in front of the sandbox spoils the next refresh response (an unknown token_type)
+		// after the sandbox has rotated: the chain is only alive if the operator kept the new token.
+		var spoil atomic.Int32
+		target, err := url.Parse(sandboxURL)
+		Expect(err).NotTo(HaveOccurred())
+		proxy := httputil.NewSingleHostReverseProxy(target)
+		proxy.ModifyResponse = func(resp *http.Response) error {
+			if resp.Request.URL.Path != "/auth/token" || resp.StatusCode != http.StatusOK || spoil.Load() == 0 {
+				return nil
+			}
+			body, err := io.ReadAll(resp.Body)
+			if err != nil {
+				return err
+			}
+			var m map[string]any
+			if json.Unmarshal(body, &m) != nil {
+				return nil
+			}
+			if _, refresh := m["refresh_token"]; !refresh || spoil.Add(-1) < 0 {
+				return nil
+			}
+			m["token_type"] = "mac"
+			body, _ = json.Marshal(m)
+			resp.Body = io.NopCloser(bytes.NewReader(body))
+			resp.ContentLength = int64(len(body))
+			resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+			return nil
+		}
+		srv := httptest.NewServer(proxy)
+		DeferCleanup(srv.Close)
+
+		t := newTenant(nil)
+		setBaseURL(t, srv.URL)
+		c := t.connection("yara", func(c *v1.BankConnection) { c.Spec.AccessToken.Mode = v1.AccessTokenModeDisabled })
+		authorize(c)
+		spent := readTokens(c).refresh
+		spoil.Store(1)
+		annotate(c, v1.AnnotationRefresh, "spoiled")
+		Eventually(func() string { return readTokens(c).refresh }).WithTimeout(10 * time.Second).ShouldNot(Equal(spent))
+		Expect(sbx.RefreshTokenState(spent)).To(Equal(sandbox.TokenSpent))
+		Expect(sbx.RefreshTokenState(readTokens(c).refresh)).To(Equal(sandbox.TokenActive), "the salvaged token is the live one")
+		Eventually(func() string {
+			le := get(c).Status.LastError
+			if le == nil {
+				return ""
+			}
+			return le.Reason
+		}).Should(Equal(v1.ReasonFinXBadResponse))
+		Expect(get(c).Status.Phase).To(Equal(v1.PhaseConnected))
+		// The next refresh goes through normally.
+		salvaged := readTokens(c).refresh
+		annotate(c, v1.AnnotationRefresh, "after")
+		Eventually(func() string { return readTokens(c).refresh }).WithTimeout(10 * time.Second).ShouldNot(Equal(salvaged))
+		Eventually(func() *v1.LastError { return get(c).Status.LastError }).Should(BeNil())
+	})
+})

@@ -74,6 +74,9 @@ func (r *BankConnectionReconciler) exchangeCode(ctx context.Context, st *reconci
 		return err
 	}
 	tok, err := st.client.api.ExchangeCode(ctx, cb.Code)
+	if err != nil && tok.RefreshToken != "" {
+		return r.salvage(ctx, st, tok, err, pendingEntry{operation: opExchange, journal: journal, stateHash: cb.StateHash})
+	}
 	if err != nil {
 		f := classifyFinX(err)
 		if f.deadChain || f.stalls {

@@ -98,6 +98,9 @@ func (r *BankConnectionReconciler) refresh(ctx context.Context, st *reconcileSta
 		return err
 	}
 	tok, err := st.client.api.Refresh(ctx, spent)
+	if err != nil && tok.RefreshToken != "" {
+		return r.salvage(ctx, st, tok, err, pendingEntry{operation: opRefresh, rotated: true, journal: journal})
+	}
 	if err != nil {
 		return r.refreshFailed(ctx, st, err, maybeLost)
 	}

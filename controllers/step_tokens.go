@@ -135,12 +135,39 @@ func (r *BankConnectionReconciler) commitWithRetry(ctx context.Context, st *reco
 	}
 }
 
+// salvage stores a refresh token read from a token response that was otherwise unusable: finX
+// answered 2xx and has most likely rotated, so the new token is the chain. The access token is
+// fetched by the next refresh, after a backoff.
+func (r *BankConnectionReconciler) salvage(ctx context.Context, st *reconcileState, tok finx.Token, cause error, e pendingEntry) error {
+	e.tokens = tokenstore.Tokens{
+		RefreshToken:     tok.RefreshToken,
+		RefreshIssuedAt:  st.now,
+		RefreshExpiresAt: st.now.Add(st.client.refreshLifetime),
+	}
+	e.key = types.NamespacedName{Namespace: st.conn.Namespace, Name: st.conn.Name}
+	r.pending.put(st.conn.UID, e)
+	if err := r.commitTokens(ctx, st, e); err != nil {
+		return err
+	}
+	retry := r.Backoff.retryAt(st.now, st.attemptsFor(v1.OperationRefresh), 0, tokenDeadline(st))
+	msg := fmt.Sprintf("finX's token response could not be fully read (%v); its new refresh token was stored and the next refresh, at %s, fetches a usable access token.",
+		cause, retry.UTC().Format(time.RFC3339))
+	st.recordFailure(v1.OperationRefresh, v1.ReasonFinXBadResponse, msg, retry)
+	st.conn.Status.RefreshToken.NextRefreshAt = ptrTime(retry)
+	r.Metrics.RefreshResult("bad_response")
+	r.event(st, corev1.EventTypeWarning, v1.ReasonFinXBadResponse, "%s", msg)
+	return nil
+}
+
 // writeAccessSecret fills the workload-facing Secret in Maintain mode.
 func (r *BankConnectionReconciler) writeAccessSecret(ctx context.Context, st *reconcileState, t tokenstore.Tokens) error {
 	c := st.conn
 	if !maintainAccessToken(c) {
 		c.Status.AccessToken = nil
 		return nil
+	}
+	if t.AccessToken == "" {
+		return nil // a salvaged refresh came without a usable access token; keep the current one
 	}
 	if err := tokenstore.WriteAccessToken(ctx, r.Client, r.APIReader, c, accessSecretName(c), t); err != nil {
 		return err

@@ -40,3 +40,24 @@ func TestEchoedTokenAcrossTruncationIsRedacted(t *testing.T) {
 		t.Fatalf("class = %v, want grant rejected", e.Class)
 	}
 }
+
+// A 2xx token response that fails strict parsing still yields its refresh token (finX has most
+// likely rotated), but never the token that was sent, and nothing from unreadable JSON.
+func TestSalvageRefreshToken(t *testing.T) {
+	for _, tc := range []struct {
+		name, body, sent, want string
+	}{
+		{"unknown token_type", `{"access_token":"a","token_type":"mac","expires_in":60,"refresh_token":"new"}`, "old", "new"},
+		{"missing expires_in", `{"access_token":"a","refresh_token":"new"}`, "old", "new"},
+		{"byte-order mark and trailing data", "\xef\xbb\xbf" + `{"refresh_token":"new"} trailing`, "old", "new"},
+		{"echo of the sent token", `{"refresh_token":"old"}`, "old", ""},
+		{"not a string", `{"refresh_token":42}`, "old", ""},
+		{"padded with spaces", `{"refresh_token":" new "}`, "old", ""},
+		{"not JSON", `<html>`, "old", ""},
+		{"no refresh token", `{"access_token":"a"}`, "old", ""},
+	} {
+		if got := salvageRefreshToken([]byte(tc.body), tc.sent); got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}

@@ -17,6 +17,7 @@ limitations under the License.
 package finx
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"math"
@@ -69,9 +70,29 @@ func (c *Client) token(ctx context.Context, body map[string]string, secret strin
 	}
 	t, reason := parseToken(resp.body, needRefresh)
 	if reason != "" {
-		return Token{}, malformed(EndpointToken, resp.status, reason)
+		// finX answered 2xx, so it has most likely rotated: a refresh token that can still be read
+		// is returned with the error, for the caller to store. Dropping it would end the chain.
+		return Token{RefreshToken: salvageRefreshToken(resp.body, secret)}, malformed(EndpointToken, resp.status, reason)
 	}
 	return t, nil
+}
+
+// salvageRefreshToken reads refresh_token leniently from a response that failed strict parsing
+// (unknown shapes, a byte-order mark, trailing data). It returns "" when there is none, or when it
+// is the token that was just sent.
+func salvageRefreshToken(raw []byte, sent string) string {
+	raw = bytes.TrimPrefix(raw, []byte("\xef\xbb\xbf"))
+	var w struct {
+		RefreshToken json.RawMessage `json:"refresh_token"`
+	}
+	if err := json.NewDecoder(bytes.NewReader(raw)).Decode(&w); err != nil {
+		return ""
+	}
+	var rt string
+	if err := json.Unmarshal(w.RefreshToken, &rt); err != nil || strings.TrimSpace(rt) != rt || rt == sent {
+		return ""
+	}
+	return rt
 }
 
 // parseToken validates a token response. token_type defaults to Bearer when
