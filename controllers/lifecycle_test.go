@@ -227,6 +227,15 @@ var _ = Describe("BankConnection lifecycle", func() {
 		second := waitForLink(c, first.URL)
 		Expect(second.ForGeneration).To(Equal(get(c).Generation))
 
+		// A change that is not sent to finX leaves the link the user may be using alone.
+		Eventually(func() error {
+			got := get(c)
+			got.Spec.RefreshBefore = &metav1.Duration{Duration: 10 * time.Second}
+			return k8sClient.Update(ctx, got)
+		}).Should(Succeed())
+		Eventually(func() int64 { return get(c).Status.ObservedGeneration }).Should(Equal(get(c).Generation))
+		Expect(get(c).Status.Link.URL).To(Equal(second.URL))
+
 		// The old link's state is no longer accepted.
 		old := completeWidget(first.URL, sandbox.DriveOptions{})
 		Expect(visit(http.MethodGet, old).status).To(Equal(http.StatusNotFound))

@@ -22,6 +22,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -42,8 +43,8 @@ func (r *BankConnectionReconciler) ensureLink(ctx context.Context, st *reconcile
 		return r.issueLink(ctx, st, "the connection needs an authorisation")
 	case l.ExpiresAt != nil && !st.now.Before(l.ExpiresAt.Time):
 		return r.issueLink(ctx, st, "the previous link expired unused")
-	case l.ForGeneration != st.conn.Generation:
-		return r.issueLink(ctx, st, "the spec changed before the link was used")
+	case l.ForGeneration != st.conn.Generation && l.SettingsHash != settingsHash(st.conn, st.client.userID):
+		return r.issueLink(ctx, st, "the flow settings changed before the link was used")
 	}
 	if l.ExpiresAt != nil {
 		st.requeue(l.ExpiresAt.Time)
@@ -82,6 +83,7 @@ func (r *BankConnectionReconciler) issueLink(ctx context.Context, st *reconcileS
 		ExpiresAt:     ptrTime(expires),
 		StateHash:     StateHash(state),
 		ForGeneration: c.Generation,
+		SettingsHash:  settingsHash(c, st.client.userID),
 	}
 	st.setCondition(v1.ConditionLinkIssued, metav1.ConditionTrue, v1.ReasonLinkIssued,
 		"Send the user to status.link.url to authorise access; an unused link is replaced at "+expires.UTC().Format(time.RFC3339)+".")
@@ -157,4 +159,11 @@ func newState() (string, error) {
 func StateHash(state string) string {
 	sum := sha256.Sum256([]byte(state))
 	return hex.EncodeToString(sum[:])
+}
+
+// settingsHash fingerprints what a link request sends to finX, except the state.
+func settingsHash(c *v1.BankConnection, userID string) string {
+	b, _ := json.Marshal(accessRequest(c, userID, ""))
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
 }

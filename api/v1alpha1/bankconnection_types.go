@@ -242,10 +242,14 @@ type LinkStatus struct {
 	// find the connection without the state itself being stored anywhere.
 	// +optional
 	StateHash string `json:"stateHash,omitempty"`
-	// forGeneration is the spec generation the link was issued for; a spec change before
-	// authorisation issues a new link.
+	// forGeneration is the spec generation the link was issued for.
 	// +optional
 	ForGeneration int64 `json:"forGeneration,omitempty"`
+	// settingsHash is a hash of the flow settings sent to finX with this link (redirectURI,
+	// language, accounts, …); a change to them before authorisation issues a new link, while other
+	// spec changes (suspend, refreshBefore, …) leave a link the user may be using alone.
+	// +optional
+	SettingsHash string `json:"settingsHash,omitempty"`
 }
 
 // RefreshTokenStatus describes the refresh token held in the operator-private Secret.
