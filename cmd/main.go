@@ -55,6 +55,7 @@ type options struct {
 	leaderElectionNS string
 	enableHTTP2      bool
 	callbackAddr     string
+	spendTimeout     time.Duration
 	maxConcurrent    int
 	zap              zap.Options
 }
@@ -75,6 +76,9 @@ func parseFlags() options {
 		"Allow HTTP/2 on the metrics server (off by default against HTTP/2 rapid-reset attacks).")
 	flag.StringVar(&o.callbackAddr, "callback-bind-address", ":8082",
 		"Address of the callback endpoint finX redirects users to (GET/POST /callback). Served by every replica.")
+	flag.DurationVar(&o.spendTimeout, "spend-timeout", controllers.DefaultSpendTimeout,
+		"Upper bound of one token spend (journal, finX call, storing the result). A spend is not cut short "+
+			"by shutdown; the manager waits this long plus 15s. Another process's spend younger than this is waited out.")
 	flag.IntVar(&o.maxConcurrent, "max-concurrent-reconciles", 4,
 		"How many BankConnections are reconciled in parallel (one object is never reconciled twice at once).")
 	o.zap = zap.Options{Development: false}
@@ -97,6 +101,7 @@ func main() {
 	if err := controllers.Setup(mgr, controllers.Options{
 		CallbackAddr:            o.callbackAddr,
 		MaxConcurrentReconciles: o.maxConcurrent,
+		SpendTimeout:            o.spendTimeout,
 	}); err != nil {
 		log.Error(err, "unable to set up controllers")
 		os.Exit(1)
@@ -140,8 +145,8 @@ func managerOptions(o options) ctrl.Options {
 		LeaderElectionNamespace: o.leaderElectionNS,
 		// Releasing the lease on a clean shutdown lets the other replica take over at once.
 		LeaderElectionReleaseOnCancel: true,
-		// Longer than a token spend (controllers' spendTimeout): a refresh in flight at shutdown
+		// Longer than a token spend (--spend-timeout): a refresh in flight at shutdown
 		// finishes and stores its token rather than losing it.
-		GracefulShutdownTimeout: ptr.To(75 * time.Second),
+		GracefulShutdownTimeout: ptr.To(o.spendTimeout + 15*time.Second),
 	}
 }

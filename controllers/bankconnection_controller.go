@@ -18,6 +18,10 @@ package controllers
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -57,6 +61,10 @@ type BankConnectionReconciler struct {
 	Backoff   backoff
 	// MaxConcurrentReconciles bounds parallel reconciles; one object is never reconciled twice at once.
 	MaxConcurrentReconciles int
+	// SpendTimeout bounds one spend of a token or code (DefaultSpendTimeout when zero).
+	SpendTimeout time.Duration
+	// identity names this process in the refresh journal.
+	identity string
 
 	pending *pendingTokens
 }
@@ -65,10 +73,19 @@ type BankConnectionReconciler struct {
 func NewBankConnectionReconciler(c client.Client, apiReader client.Reader, rec events.EventRecorder, clients *ClientSource, m *metrics.Recorder) *BankConnectionReconciler {
 	return &BankConnectionReconciler{
 		Client: c, APIReader: apiReader, Recorder: rec, Clients: clients, Metrics: m,
-		Clock:   clock.RealClock{},
-		Backoff: backoff{base: 2 * time.Second, max: 5 * time.Minute},
-		pending: newPendingTokens(),
+		Clock:    clock.RealClock{},
+		Backoff:  backoff{base: 2 * time.Second, max: 5 * time.Minute},
+		pending:  newPendingTokens(),
+		identity: processIdentity(),
 	}
+}
+
+// processIdentity is unique per process: host name plus random bits.
+func processIdentity() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return strings.ReplaceAll(host, "@", "_") + "-" + hex.EncodeToString(b)
 }
 
 // WithBackoff overrides the retry policy (tests use short ones).
@@ -171,6 +188,9 @@ func (r *BankConnectionReconciler) writeStatus(ctx context.Context, before, conn
 func (r *BankConnectionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.pending == nil {
 		r.pending = newPendingTokens()
+	}
+	if r.identity == "" {
+		r.identity = processIdentity()
 	}
 	if err := RegisterIndexes(context.Background(), mgr); err != nil {
 		return err

@@ -174,7 +174,7 @@ var _ = Describe("BankConnection lifecycle", func() {
 		Expect(k8sClient.Get(ctx, types.NamespacedName{Namespace: c.Namespace, Name: accessName(got)}, &corev1.Secret{})).NotTo(Succeed())
 		first := readTokens(c).refresh
 		Eventually(func() string { return readTokens(c).refresh }).WithTimeout(20 * time.Second).ShouldNot(Equal(first))
-		Expect(get(c).Status.RefreshToken.Rotations).To(BeEquivalentTo(1))
+		Eventually(func() int64 { return get(c).Status.RefreshToken.Rotations }).Should(BeEquivalentTo(1))
 	})
 
 	It("offers a new link when the user cancels", func() {

@@ -140,6 +140,27 @@ var _ = Describe("Token safety regressions", func() {
 		Expect(sbx.RefreshTokenState(old)).To(Equal(sandbox.TokenActive))
 	})
 
+	It("waits out a spend another process may still be running instead of spending the token again", func() {
+		c := t.connection("zoe", disabled)
+		authorize(c)
+		before := readTokens(c).refresh
+		// Another replica (a paused former leader, say) started a refresh just now.
+		Eventually(func() error {
+			s := readTokens(c).private
+			s.Annotations = map[string]string{"banking.finx-operator.io/in-flight": "refresh@" + time.Now().UTC().Format(time.RFC3339Nano) + "@other-replica-1234"}
+			return k8sClient.Update(ctx, s)
+		}).Should(Succeed())
+		calls := tokenCalls()
+		annotate(c, v1.AnnotationRefresh, "while-other-spends")
+		// The suite's spend bound is 4s (plus a 2s margin): nothing is spent before that.
+		Consistently(tokenCalls).WithTimeout(4 * time.Second).Should(Equal(calls))
+		Expect(sbx.RefreshTokenState(before)).To(Equal(sandbox.TokenActive))
+		// Afterwards the other spend must have ended; finX still accepts the token (it never got
+		// that call), so the chain simply goes on.
+		Eventually(func() string { return readTokens(c).refresh }).WithTimeout(15 * time.Second).ShouldNot(Equal(before))
+		Expect(get(c).Status.Phase).To(Equal(v1.PhaseConnected))
+	})
+
 	It("refuses to use another connection's private Secret", func() {
 		c := t.connection("xena", disabled)
 		authorize(c)

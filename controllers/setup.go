@@ -49,6 +49,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// Metrics receives the operator's metrics; nil registers them with controller-runtime's registry.
 	Metrics *metrics.Recorder
+	// SpendTimeout bounds one token spend (journal, finX call, commit); DefaultSpendTimeout if zero.
+	// Keep the manager's graceful-shutdown timeout above it.
+	SpendTimeout time.Duration
 }
 
 // CacheOptions limits the manager's Secret cache to the Secrets the operator manages, so memory does
@@ -77,6 +80,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	}
 	bc := NewBankConnectionReconciler(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetEventRecorder("finx-operator"), clients, rec)
 	bc.MaxConcurrentReconciles = o.MaxConcurrentReconciles
+	bc.SpendTimeout = o.SpendTimeout
 	if o.BackoffBase > 0 && o.BackoffMax > 0 {
 		bc.WithBackoff(o.BackoffBase, o.BackoffMax)
 	}

@@ -60,16 +60,16 @@ func (r *BankConnectionReconciler) handleCallback(ctx context.Context, st *recon
 
 // exchangeCode trades the single-use code for tokens at once and stores them.
 func (r *BankConnectionReconciler) exchangeCode(ctx context.Context, st *reconcileState, cb *tokenstore.Callback) error {
-	if st.waitingForRetry(v1.OperationExchangeCode) {
+	if st.waitingForRetry(v1.OperationExchangeCode) || r.otherSpendMayRun(st) {
 		return nil
 	}
-	ctx, cancel := spendContext(ctx)
+	ctx, cancel := r.spendContext(ctx)
 	defer cancel()
 	if !cb.ReceivedAt.IsZero() && st.now.Sub(cb.ReceivedAt) > codeRetryWindow {
 		return r.codeUnusable(ctx, st, "The authorisation code could not be exchanged before it expired.")
 	}
 	interrupted := st.private.InFlight()
-	journal, err := tokenstore.BeginSpend(ctx, r.Client, st.private, opExchange, st.now)
+	journal, err := tokenstore.BeginSpend(ctx, r.Client, st.private, opExchange, st.now, r.identity)
 	if err != nil {
 		return err
 	}

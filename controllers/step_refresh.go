@@ -33,13 +33,41 @@ import (
 	"github.com/finx-operator/finx-operator/internal/tokenstore"
 )
 
-// spendTimeout bounds a spend (journal, finX call, commit). The spend runs on a context that a
-// manager shutdown does not cancel: stopping between finX rotating a token and the operator
+// DefaultSpendTimeout bounds a spend (journal, finX call, commit). The spend runs on a context that
+// a manager shutdown does not cancel: stopping between finX rotating a token and the operator
 // storing it is exactly how a token is lost. The manager's graceful-shutdown timeout is longer.
-const spendTimeout = 60 * time.Second
+const DefaultSpendTimeout = 60 * time.Second
 
-func spendContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), spendTimeout)
+func (r *BankConnectionReconciler) spendContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), r.spendTimeout())
+}
+
+func (r *BankConnectionReconciler) spendTimeout() time.Duration {
+	if r.SpendTimeout > 0 {
+		return r.SpendTimeout
+	}
+	return DefaultSpendTimeout
+}
+
+// foreignSpendMargin covers clock differences between the processes that may hold the journal.
+func (r *BankConnectionReconciler) foreignSpendMargin() time.Duration {
+	return min(15*time.Second, r.spendTimeout()/2)
+}
+
+// otherSpendMayRun reports a journal written by another process recently enough that its spend may
+// still be running (a paused former leader, or replicas without leader election). Spending now could
+// spend the same token twice; the reconcile waits until that spend must have ended.
+func (r *BankConnectionReconciler) otherSpendMayRun(st *reconcileState) bool {
+	j := st.private.InFlight()
+	if j == nil || j.Holder == r.identity || j.Started.IsZero() {
+		return false
+	}
+	until := j.Started.Add(r.spendTimeout() + r.foreignSpendMargin())
+	if !st.now.Before(until) {
+		return false
+	}
+	st.requeue(until)
+	return true
 }
 
 // maintainTokens keeps a live chain alive: it refreshes when the schedule says so, when asked by
@@ -86,14 +114,17 @@ func (r *BankConnectionReconciler) recoverChain(ctx context.Context, st *reconci
 // refresh spends the refresh token: journal first, then finX, then the new token into its Secret
 // before anything else.
 func (r *BankConnectionReconciler) refresh(ctx context.Context, st *reconcileState) error {
-	ctx, cancel := spendContext(ctx)
+	if r.otherSpendMayRun(st) {
+		return nil
+	}
+	ctx, cancel := r.spendContext(ctx)
 	defer cancel()
 	p := st.private
 	maybeLost := p.InFlight()
 	spent := p.RefreshToken()
 	// The resourceVersion precondition fails if anyone wrote the Secret since it was read from the
 	// API server moments ago, so a token another writer already spent is never sent.
-	journal, err := tokenstore.BeginSpend(ctx, r.Client, p, opRefresh, st.now)
+	journal, err := tokenstore.BeginSpend(ctx, r.Client, p, opRefresh, st.now, r.identity)
 	if err != nil {
 		return err
 	}

@@ -111,6 +111,7 @@ var _ = BeforeSuite(func() {
 		CallbackReady: ready,
 		BackoffBase:   300 * time.Millisecond,
 		BackoffMax:    2 * time.Second,
+		SpendTimeout:  4 * time.Second,
 		Metrics:       metrics.New(promReg),
 	})).To(Succeed())
 	mgrCtx, mgrCancel := context.WithCancel(ctx)

@@ -61,6 +61,8 @@ type Options struct {
 	CallbackAddr string
 	// SandboxArgs are extra flags for finx-sandbox (token lifetimes, test controls).
 	SandboxArgs []string
+	// ManagerArgs are extra flags for every manager replica.
+	ManagerArgs []string
 	// Out receives progress lines; process logs go to files under WorkDir/logs.
 	Out io.Writer
 }
@@ -157,15 +159,15 @@ func (s *Stack) StartManager(ctx context.Context, name, callbackAddr string) (*d
 	if err != nil {
 		return nil, err
 	}
-	p, err := devcluster.StartProcess(ctx, name, s.logPath(name),
-		[]string{"KUBECONFIG=" + s.operatorKubeconfig, "POD_NAME=" + name},
-		s.o.ManagerBin,
+	args := append([]string{
 		"--leader-elect",
 		"--leader-election-namespace", OperatorNamespace,
 		"--metrics-bind-address", "0",
-		"--health-probe-bind-address", "127.0.0.1:"+strconv.Itoa(probe),
+		"--health-probe-bind-address", "127.0.0.1:" + strconv.Itoa(probe),
 		"--callback-bind-address", callbackAddr,
-	)
+	}, s.o.ManagerArgs...)
+	p, err := devcluster.StartProcess(ctx, name, s.logPath(name),
+		[]string{"KUBECONFIG=" + s.operatorKubeconfig, "POD_NAME=" + name}, s.o.ManagerBin, args...)
 	if err != nil {
 		return nil, err
 	}

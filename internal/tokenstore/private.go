@@ -55,6 +55,9 @@ type Callback struct {
 type Journal struct {
 	Operation string // "refresh" or "exchange"
 	Started   time.Time
+	// Holder identifies the process that wrote it, so another process can tell a spend that may
+	// still be running elsewhere from one interrupted by a crash.
+	Holder string
 }
 
 // Tokens is what finX returned for a code exchange or a refresh.
@@ -115,8 +118,15 @@ func (p *Private) InFlight() *Journal {
 	if !ok {
 		return nil
 	}
-	op, ts, _ := strings.Cut(v, "@")
-	return &Journal{Operation: op, Started: parseTime([]byte(ts))}
+	parts := strings.SplitN(v, "@", 3)
+	j := &Journal{Operation: parts[0]}
+	if len(parts) > 1 {
+		j.Started = parseTime([]byte(parts[1]))
+	}
+	if len(parts) > 2 {
+		j.Holder = parts[2]
+	}
+	return j
 }
 
 // StateConsumed reports whether the callback already accepted this state hash.
@@ -175,12 +185,12 @@ func EnsurePrivate(ctx context.Context, c client.Client, r client.Reader, owner 
 // BeginSpend writes the journal entry before a token or code is spent. The update carries the
 // resourceVersion of the read, so it fails if anyone wrote the Secret since: the caller must then
 // re-read rather than spend a token that may already be stale.
-func BeginSpend(ctx context.Context, c client.Client, p *Private, operation string, now time.Time) (string, error) {
+func BeginSpend(ctx context.Context, c client.Client, p *Private, operation string, now time.Time, holder string) (string, error) {
 	s := p.Secret.DeepCopy()
 	if s.Annotations == nil {
 		s.Annotations = map[string]string{}
 	}
-	entry := operation + "@" + formatTime(now)
+	entry := operation + "@" + formatTime(now) + "@" + holder
 	s.Annotations[AnnotationInFlight] = entry
 	if err := c.Update(ctx, s); err != nil {
 		return "", fmt.Errorf("recording in-flight %s in Secret %s: %w", operation, s.Name, err)

@@ -100,6 +100,9 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		ManagerBin: managerBin, SandboxBin: sandboxBin,
 		SandboxAddr: sandboxAddr, CallbackAddr: callbackA,
 		SandboxArgs: []string{"--access-token-ttl", accessTokenTTL.String(), "--enable-test-controls"},
+		// A restarted replica waits out a killed one's journal for the spend bound plus a margin;
+		// a short bound keeps the crash scenarios quick.
+		ManagerArgs: []string{"--spend-timeout", "15s"},
 		Out:         GinkgoWriter,
 	})
 	if stack != nil {
