@@ -67,8 +67,10 @@ test: manifests generate docs fmt vet control-plane-full ## Run every test: unit
 		go test $(TEST_FLAGS) -count=1 -timeout 30m $(TEST_PKGS)
 
 .PHONY: bench
-bench: ## Run the benchmarks and print their figures.
+bench: control-plane ## Run the benchmarks (sandbox throughput; operator connect, refresh and memory figures).
 	go test -run '^$$' -bench . -benchmem ./internal/...
+	KUBEBUILDER_ASSETS="$$(KUBE_VERSION=$(KUBE_VERSION) hack/build-control-plane.sh kube-apiserver etcd)" \
+		go test -run '^$$' -bench . -benchtime 10x ./test/bench/
 
 ##@ Build
 

@@ -48,9 +48,10 @@ var _ callback.Handoff = (*CallbackHandoff)(nil)
 // lookupAttempts absorb the short delay between the reconciler writing a link to status and this
 // replica's cache seeing it (a user in a test harness can be that fast).
 const (
-	lookupAttempts = 10
-	lookupInterval = 200 * time.Millisecond
-	writeAttempts  = 5
+	lookupAttempts    = 14
+	firstLookupRetry  = 10 * time.Millisecond
+	maxLookupInterval = 200 * time.Millisecond
+	writeAttempts     = 5
 )
 
 // Deliver implements callback.Handoff.
@@ -109,6 +110,7 @@ func (h *CallbackHandoff) Deliver(ctx context.Context, req callback.Request) (ca
 
 // findConnection returns the connection whose current link carries this state hash.
 func (h *CallbackHandoff) findConnection(ctx context.Context, hash string) (*v1.BankConnection, error) {
+	wait := firstLookupRetry
 	for attempt := 0; attempt < lookupAttempts; attempt++ {
 		list := &v1.BankConnectionList{}
 		if err := h.Cache.List(ctx, list, client.MatchingFields{indexStateHash: hash}); err != nil {
@@ -127,8 +129,9 @@ func (h *CallbackHandoff) findConnection(ctx context.Context, hash string) (*v1.
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(lookupInterval):
+		case <-time.After(wait):
 		}
+		wait = min(2*wait, maxLookupInterval)
 	}
 	return nil, callback.ErrUnknownState
 }

@@ -333,12 +333,8 @@ func (e *benchEnv) connect(ctx context.Context, w *watcher, t tenant, name strin
 	if err := e.visitCallback(ctx, redirect); err != nil {
 		return tm, fmt.Errorf("callback of %s: %w", key, err)
 	}
-	cbDone := time.Now()
 	if tm.connected, _, err = connected.wait(ctx); err != nil {
 		return tm, fmt.Errorf("BankConnection %s not Connected: %w (%s)", key, err, e.describe(ctx, key))
-	}
-	if tm.connected.Sub(tm.calledBack) > 150*time.Millisecond {
-		fmt.Fprintf(os.Stderr, "SLOW %s: callback GET %v, after GET %v\n", key.Name, cbDone.Sub(tm.calledBack), tm.connected.Sub(cbDone))
 	}
 	return tm, nil
 }
