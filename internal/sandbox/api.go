@@ -38,8 +38,12 @@ func (s *Server) api(endpoint, method string, h apiHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w}
 		var grant string
-		var faulted, dropped bool
-		defer func() { s.record(endpoint, grant, sw.status, faulted, dropped) }()
+		var faulted, dropped, recorded bool
+		defer func() {
+			if !recorded {
+				s.record(endpoint, grant, sw.status, faulted, dropped)
+			}
+		}()
 
 		if r.Method != method {
 			writeError(sw, errMethod(method))
@@ -83,7 +87,10 @@ func (s *Server) api(endpoint, method string, h apiHandler) http.Handler {
 		switch {
 		case f.DropAfterRotation:
 			h(&discardWriter{header: http.Header{}}, r, body)
-			dropped = true
+			// Counted before the connection closes: the client sees the drop at once and may
+			// read the counters straight away.
+			s.record(endpoint, grant, sw.status, faulted, true)
+			recorded = true
 			dropConnection(sw)
 		case f.Status != 0:
 			faulted = true
