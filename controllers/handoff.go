@@ -68,7 +68,7 @@ func (h *CallbackHandoff) Deliver(ctx context.Context, req callback.Request) (ca
 		if apierrors.IsNotFound(err) {
 			return callback.Result{}, callback.ErrUnknownState
 		}
-		return callback.Result{}, summarize409(err)
+		return callback.Result{}, redactAPIError(err)
 	}
 	if conn.Status.Link == nil || conn.Status.Link.StateHash != hash {
 		return callback.Result{}, callback.ErrUnknownState
@@ -90,7 +90,7 @@ func (h *CallbackHandoff) Deliver(ctx context.Context, req callback.Request) (ca
 	for attempt := 0; ; attempt++ {
 		p, err := tokenstore.ReadPrivate(ctx, h.APIReader, key, conn)
 		if err != nil {
-			return res, summarize409(err)
+			return res, redactAPIError(err)
 		}
 		if p == nil {
 			return res, errors.New("the connection's private Secret does not exist yet")
@@ -102,7 +102,7 @@ func (h *CallbackHandoff) Deliver(ctx context.Context, req callback.Request) (ca
 		case apierrors.IsConflict(err) && attempt < writeAttempts:
 			continue // someone wrote the Secret meanwhile: re-read, and see whether it was this state
 		case err != nil:
-			return res, summarize409(err)
+			return res, redactAPIError(err)
 		}
 		return res, nil
 	}
@@ -144,8 +144,8 @@ func (h *CallbackHandoff) stateConsumed(ctx context.Context, hash string) (bool,
 	return len(list.Items) > 0, nil
 }
 
-// summarize409 keeps Kubernetes error text (which admission policies may fill with object content)
+// redactAPIError keeps Kubernetes error text (which admission policies may fill with object content)
 // out of the callback's logs: only the reason and code travel on.
-func summarize409(err error) error {
+func redactAPIError(err error) error {
 	return errors.New(apiErrorSummary(err))
 }

@@ -64,11 +64,9 @@ func summarize(s *reconcileState) {
 		s.setCondition(v1.ConditionTokensValid, metav1.ConditionTrue, v1.ReasonTokensValid, msg)
 	}
 
-	if s.stalled == nil {
-		// A refused link request stays a stall across reconciles until a retry or a spec change.
-		if le := st.LastError; le != nil && le.Operation == v1.OperationIssueLink && le.Reason == v1.ReasonFinXRejectedRequest {
-			s.stalled = &problem{reason: le.Reason, message: le.Message}
-		}
+	// A refused link request is a stall until a retry succeeds or the spec changes.
+	if le := st.LastError; le != nil && le.Operation == v1.OperationIssueLink && le.Reason == v1.ReasonFinXRejectedRequest {
+		s.stalled = &problem{reason: le.Reason, message: le.Message}
 	}
 	setReady(s, reauth, refreshAlive, accessAlive)
 	st.Phase = phase(s, reauthTrue, refreshAlive)

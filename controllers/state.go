@@ -43,7 +43,7 @@ type reconcileState struct {
 	linkIssued     bool     // a new link was issued in this reconcile
 	blocked        *problem // the client or the private Secret cannot be used (Ready=False, no finX call)
 	accessConflict *problem // the access-token Secret's name is taken by a Secret this connection does not control
-	stalled        *problem // finX refused the request itself: needs a change by a person
+	stalled        *problem // finX refused a link request itself: needs a change by a person (set by summarize)
 
 	requeueAt time.Time
 }

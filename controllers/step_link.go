@@ -101,10 +101,7 @@ func (r *BankConnectionReconciler) linkFailed(st *reconcileState, err error) err
 	if f.stalls {
 		msg += " finX refused the request: check the connection's spec and the client."
 	}
-	st.recordFailure(v1.OperationIssueLink, f.reason, msg, retry)
-	if f.stalls {
-		st.stalled = &problem{reason: f.reason, message: msg}
-	}
+	st.recordFailure(v1.OperationIssueLink, f.reason, msg, retry) // summarize derives a stall from it
 	st.setCondition(v1.ConditionLinkIssued, metav1.ConditionFalse, f.reason, msg)
 	r.event(st, corev1.EventTypeWarning, f.reason, "%s", msg)
 	return nil
