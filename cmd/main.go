@@ -20,7 +20,10 @@ package main
 
 import (
 	"crypto/tls"
+	"errors"
 	"flag"
+	"fmt"
+	"net/http"
 	"os"
 	"time"
 
@@ -50,6 +53,7 @@ func init() {
 type options struct {
 	metricsAddr      string
 	metricsSecure    bool
+	metricsCertDir   string
 	probeAddr        string
 	leaderElect      bool
 	leaderElectionNS string
@@ -57,6 +61,7 @@ type options struct {
 	callbackAddr     string
 	spendTimeout     time.Duration
 	maxConcurrent    int
+	showVersion      bool
 	zap              zap.Options
 }
 
@@ -66,6 +71,9 @@ func parseFlags() options {
 		"Address the metrics endpoint binds to (:8443 for HTTPS, :8080 for HTTP, 0 to disable).")
 	flag.BoolVar(&o.metricsSecure, "metrics-secure", true,
 		"Serve metrics over HTTPS with Kubernetes authentication and authorization.")
+	flag.StringVar(&o.metricsCertDir, "metrics-cert-dir", "",
+		"Directory with tls.crt and tls.key for the metrics endpoint (default: a self-signed certificate made at start, "+
+			"which scrapers cannot verify).")
 	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8083",
 		"Address the health (/healthz) and readiness (/readyz) probes bind to.")
 	flag.BoolVar(&o.leaderElect, "leader-elect", false,
@@ -81,6 +89,7 @@ func parseFlags() options {
 			"by shutdown; the manager waits this long plus 15s. Another process's spend younger than this is waited out.")
 	flag.IntVar(&o.maxConcurrent, "max-concurrent-reconciles", 4,
 		"How many BankConnections are reconciled in parallel (one object is never reconciled twice at once).")
+	flag.BoolVar(&o.showVersion, "version", false, "Print the version and exit.")
 	o.zap = zap.Options{Development: false}
 	o.zap.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -89,6 +98,10 @@ func parseFlags() options {
 
 func main() {
 	o := parseFlags()
+	if o.showVersion {
+		fmt.Println("finx-operator", version.Version)
+		return
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
 	log := ctrl.Log.WithName("setup")
 	log.Info("starting finx-operator", "version", version.Version)
@@ -98,8 +111,10 @@ func main() {
 		log.Error(err, "unable to create manager")
 		os.Exit(1)
 	}
+	callbackReady := make(chan struct{})
 	if err := controllers.Setup(mgr, controllers.Options{
 		CallbackAddr:            o.callbackAddr,
+		CallbackReady:           callbackReady,
 		MaxConcurrentReconciles: o.maxConcurrent,
 		SpendTimeout:            o.spendTimeout,
 	}); err != nil {
@@ -114,11 +129,32 @@ func main() {
 		log.Error(err, "unable to set up ready check")
 		os.Exit(1)
 	}
+	// A replica whose callback endpoint is not listening must get no traffic from the callback
+	// Service: the user's browser would land on a refused connection.
+	if o.callbackAddr != "" {
+		if err := mgr.AddReadyzCheck("callback", listening(callbackReady)); err != nil {
+			log.Error(err, "unable to set up the callback ready check")
+			os.Exit(1)
+		}
+	}
 
 	log.Info("starting manager")
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "manager exited with an error")
 		os.Exit(1)
+	}
+}
+
+// listening is a readiness check that passes once ready is closed (the callback listener is bound).
+// The listener never closes while the manager runs: if serving fails, the manager stops.
+func listening(ready <-chan struct{}) healthz.Checker {
+	return func(*http.Request) error {
+		select {
+		case <-ready:
+			return nil
+		default:
+			return errors.New("the callback endpoint is not listening yet")
+		}
 	}
 }
 
@@ -130,6 +166,7 @@ func managerOptions(o options) ctrl.Options {
 	metrics := metricsserver.Options{
 		BindAddress:   o.metricsAddr,
 		SecureServing: o.metricsSecure,
+		CertDir:       o.metricsCertDir,
 		TLSOpts:       tlsOpts,
 	}
 	if o.metricsSecure {

@@ -39,6 +39,7 @@ type options struct {
 	refreshTokenTTL    time.Duration
 	refreshReuseGrace  time.Duration
 	enableTestControls bool
+	version            bool // print the version and exit
 }
 
 type flagSpec struct {
@@ -84,6 +85,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 			fs.BoolVar(p, s.name, *p, usage)
 		}
 	}
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}

@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/finx-operator/finx-operator/internal/sandbox"
+	"github.com/finx-operator/finx-operator/internal/version"
 )
 
 func main() {
@@ -51,6 +52,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		fmt.Fprintln(stderr, "finx-sandbox:", err)
 		return 2
+	}
+	if o.version {
+		fmt.Fprintln(stdout, "finx-sandbox", version.Version)
+		return 0
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 

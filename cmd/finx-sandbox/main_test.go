@@ -193,3 +193,13 @@ func TestRunCustomSecretNotPrinted(t *testing.T) {
 		t.Errorf("unknown flag: exit %d", code)
 	}
 }
+
+func TestRunVersion(t *testing.T) {
+	var out bytes.Buffer
+	if code := run(context.Background(), []string{"--version"}, env(nil), &out, io.Discard); code != 0 {
+		t.Fatalf("--version: exit %d", code)
+	}
+	if !strings.HasPrefix(out.String(), "finx-sandbox ") || strings.Contains(out.String(), "listening") {
+		t.Errorf("--version printed %q", out.String())
+	}
+}

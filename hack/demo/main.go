@@ -36,6 +36,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
 	"github.com/finx-operator/finx-operator/internal/devcluster"
@@ -93,6 +95,14 @@ func run(c config) error {
 		return err
 	}
 	step("Preparing (logs and data go to %s)", work)
+	// controller-runtime's clients log through a global logger and, if none was ever set, print a
+	// stack trace on their first use. Their few lines belong with the other process logs.
+	clientLog, err := os.Create(filepath.Join(work, "demo-clients.log"))
+	if err != nil {
+		return err
+	}
+	defer clientLog.Close()
+	ctrllog.SetLogger(zap.New(zap.WriteTo(clientLog)))
 	for _, addr := range []string{sandboxAddr, callbackAddr} {
 		if err := devcluster.PortFree(addr); err != nil {
 			return fmt.Errorf("%w: the samples use it; stop whatever listens there and run the demo again", err)
