@@ -35,10 +35,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	bankingv1alpha1 "github.com/finx-operator/finx-operator/api/v1alpha1"
 	"github.com/finx-operator/finx-operator/controllers"
+	"github.com/finx-operator/finx-operator/internal/callback"
 	"github.com/finx-operator/finx-operator/internal/version"
 )
 
@@ -111,6 +113,7 @@ func main() {
 		log.Error(err, "unable to create manager")
 		os.Exit(1)
 	}
+	ctrlmetrics.Registry.MustRegister(callback.Collectors()...)
 	callbackReady := make(chan struct{})
 	if err := controllers.Setup(mgr, controllers.Options{
 		CallbackAddr:            o.callbackAddr,

@@ -55,6 +55,7 @@ type handler struct {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	status, outcome := h.serve(w, r)
+	observe(status, outcome)
 	// Never log the query or form: they carry the code and state.
 	h.log.Info("callback", "method", r.Method, "status", status, "outcome", outcome, "duration", time.Since(start).String())
 }
