@@ -30,6 +30,11 @@ var requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Help: "Requests to the callback endpoint by HTTP status code and outcome.",
 }, []string{"code", "outcome"})
 
+func init() {
+	// The failure an alert watches for starts at 0, so that its first occurrence is an increase.
+	requests.WithLabelValues("503", "unavailable")
+}
+
 // Collectors are the callback endpoint's metrics, for the manager to register with its registry.
 func Collectors() []prometheus.Collector { return []prometheus.Collector{requests} }
 

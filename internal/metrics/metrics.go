@@ -39,6 +39,7 @@ type Recorder struct {
 	accessExp   *prometheus.GaugeVec
 	nextRefresh *prometheus.GaugeVec
 	ready       *prometheus.GaugeVec
+	phase       *prometheus.GaugeVec
 
 	mu sync.Mutex
 }
@@ -76,10 +77,23 @@ func New(reg prometheus.Registerer) *Recorder {
 			Namespace: namespace, Name: "bankconnection_ready",
 			Help: "1 when the connection's Ready condition is True, else 0.",
 		}, conn),
+		phase: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "bankconnection_phase",
+			Help: "1 for the connection's current phase; the series of other phases do not exist.",
+		}, append(conn, "phase")),
 	}
-	reg.MustRegister(r.refreshes, r.requests, r.latency, r.refreshExp, r.accessExp, r.nextRefresh, r.ready)
+	reg.MustRegister(r.refreshes, r.requests, r.latency, r.refreshExp, r.accessExp, r.nextRefresh, r.ready, r.phase)
+	// Every result starts at 0: an alert on increase() sees a first failure only if the series
+	// existed before it.
+	for _, result := range RefreshResults {
+		r.refreshes.WithLabelValues(result)
+	}
 	return r
 }
+
+// RefreshResults are the values of token_refreshes_total's result label.
+var RefreshResults = []string{"success", "rejected", "rotation_lost", "unavailable", "bad_response",
+	"client_auth_failed", "bad_request", "persist_failed"}
 
 // RefreshResult counts a refresh outcome.
 func (r *Recorder) RefreshResult(result string) {
@@ -135,6 +149,11 @@ func (r *Recorder) ObserveConnection(c *v1.BankConnection) {
 		}
 	}
 	r.ready.With(l).Set(ready)
+	// One series per connection: the old phase's series goes when the phase changes.
+	r.phase.DeletePartialMatch(l)
+	if c.Status.Phase != "" {
+		r.phase.WithLabelValues(c.Namespace, c.Name, string(c.Status.Phase)).Set(1)
+	}
 }
 
 // Forget drops the gauges of a deleted connection.
@@ -149,4 +168,5 @@ func (r *Recorder) Forget(ns, name string) {
 	r.accessExp.Delete(l)
 	r.nextRefresh.Delete(l)
 	r.ready.Delete(l)
+	r.phase.DeletePartialMatch(l)
 }

@@ -39,6 +39,7 @@ const (
 	mAccessExp   = "finx_operator_bankconnection_access_token_expiration_timestamp_seconds"
 	mNextRefresh = "finx_operator_bankconnection_next_refresh_timestamp_seconds"
 	mReady       = "finx_operator_bankconnection_ready"
+	mPhase       = "finx_operator_bankconnection_phase"
 )
 
 var connGauges = []string{mRefreshExp, mAccessExp, mNextRefresh, mReady}
@@ -146,8 +147,13 @@ func TestRefreshResultCountsByResult(t *testing.T) {
 			t.Errorf("%s{result=%q} = %v (present %v), want %v", mRefreshes, res, s.value, ok, want)
 		}
 	}
-	if n := len(all[mRefreshes]); n != 3 {
-		t.Errorf("%d result series, want 3", n)
+	// Every other result is exported at 0 from the start, so that alerts on increase() see its
+	// first occurrence.
+	if n := len(all[mRefreshes]); n != len(RefreshResults) {
+		t.Errorf("%d result series, want %d", n, len(RefreshResults))
+	}
+	if s, ok := find(all, mRefreshes, map[string]string{"result": "persist_failed"}); !ok || s.value != 0 {
+		t.Errorf("persist_failed = %v (present %v), want 0", s.value, ok)
 	}
 }
 
@@ -351,6 +357,7 @@ func TestLabelSets(t *testing.T) {
 		mAccessExp:   {"name", "namespace"},
 		mNextRefresh: {"name", "namespace"},
 		mReady:       {"name", "namespace"},
+		mPhase:       {"name", "namespace", "phase"},
 	}
 	all := gather(t, reg)
 	if len(all) != len(want) {
@@ -455,5 +462,27 @@ func TestConcurrentUse(t *testing.T) {
 	s, ok := find(gather(t, reg), mRefreshes, map[string]string{"result": "success"})
 	if !ok || s.value != 8*200 {
 		t.Errorf("refreshes = %v, want %d", s.value, 8*200)
+	}
+}
+
+func TestPhaseGaugeFollowsThePhase(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	r := New(reg)
+	c := fullConnection("ns", "alice", metav1.ConditionFalse)
+	c.Status.Phase = v1.PhaseAwaitingAuthorization
+	r.ObserveConnection(c)
+	c.Status.Phase = v1.PhaseConnected
+	r.ObserveConnection(c)
+	bob := fullConnection("ns", "bob", metav1.ConditionFalse)
+	bob.Status.Phase = "" // not reconciled yet
+	r.ObserveConnection(bob)
+
+	phases := gather(t, reg)[mPhase]
+	if len(phases) != 1 || phases[0].labels["phase"] != string(v1.PhaseConnected) || phases[0].labels["name"] != "alice" || phases[0].value != 1 {
+		t.Errorf("phase series %+v, want one for alice, Connected", phases)
+	}
+	r.Forget("ns", "alice")
+	if n := len(gather(t, reg)[mPhase]); n != 0 {
+		t.Errorf("%d phase series after Forget", n)
 	}
 }

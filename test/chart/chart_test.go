@@ -208,7 +208,7 @@ func TestChartRendersEveryPart(t *testing.T) {
 	}
 	// The Deployment mounts the metrics certificate where --metrics-cert-dir points.
 	args := managerArgs(t, objectsOfKind(objs, "Deployment")[0])
-	if !slices.Contains(args, "--metrics-cert-dir=/etc/finx-operator/metrics-tls") {
+	if !slices.Contains(args, "--metrics-cert-dir=/etc/finx-operator/metrics-tls") { // the default mount path
 		t.Errorf("metrics TLS: args %v", args)
 	}
 	// Both replicas never go at once, and they spread.

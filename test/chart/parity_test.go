@@ -20,6 +20,7 @@ import (
 	"bytes"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -163,5 +164,46 @@ func TestEveryManagerFlagIsAValue(t *testing.T) {
 		if !passed[f] && !slices.Contains(notValues, f) {
 			t.Errorf("manager flag --%s is not a chart value", f)
 		}
+	}
+}
+
+// config/production renders config/default's pieces and the overlays: the monitoring component with
+// its Secret names prefixed inside the ServiceMonitor, the NetworkPolicy, the dashboard and the PDB.
+func TestKustomizeOverlays(t *testing.T) {
+	dir := filepath.Join(repoRoot, "config", "production")
+	objs, err := devcluster.RenderKustomization(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []string{"ServiceMonitor", "PrometheusRule", "NetworkPolicy", "PodDisruptionBudget", "ConfigMap"} {
+		if len(objectsOfKind(objs, kind)) != 1 {
+			t.Errorf("%d %s objects, want 1", len(objectsOfKind(objs, kind)), kind)
+		}
+	}
+	sm := objectsOfKind(objs, "ServiceMonitor")[0]
+	eps, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+	token, _, _ := unstructured.NestedString(eps[0].(map[string]any), "authorization", "credentials", "name")
+	ca, _, _ := unstructured.NestedString(eps[0].(map[string]any), "tlsConfig", "ca", "secret", "name")
+	if token != "finx-operator-metrics-scraper-token" || ca != "finx-operator-metrics-tls" {
+		t.Errorf("ServiceMonitor Secrets %q and %q: not the prefixed names", token, ca)
+	}
+	// It selects the metrics Service only.
+	sel, _, _ := unstructured.NestedStringMap(sm.Object, "spec", "selector", "matchLabels")
+	for _, svc := range objectsOfKind(objs, "Service") {
+		match := true
+		for k, v := range sel {
+			match = match && svc.GetLabels()[k] == v
+		}
+		if match != (svc.GetName() == "finx-operator-metrics") {
+			t.Errorf("the ServiceMonitor selector %v matches Service %s: %v", sel, svc.GetName(), match)
+		}
+	}
+	args := managerArgs(t, objectsOfKind(objs, "Deployment")[0])
+	if !slices.Contains(args, "--metrics-cert-dir=/etc/finx-operator/metrics-tls") {
+		t.Errorf("the monitoring component does not give the manager its certificate: %v", args)
+	}
+	cm := objectsOfKind(objs, "ConfigMap")[0]
+	if cm.GetLabels()["grafana_dashboard"] != "1" || cm.GetName() != "finx-operator-dashboard" {
+		t.Errorf("dashboard ConfigMap %s labels %v", cm.GetName(), cm.GetLabels())
 	}
 }
