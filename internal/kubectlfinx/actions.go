@@ -34,16 +34,8 @@ func (o *Options) linkCommand() *cobra.Command {
 		Short: "Print the widget link the end user must open",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.client()
+			_, b, err := o.connection(cmd.Context(), args[0])
 			if err != nil {
-				return err
-			}
-			ns, err := o.namespace()
-			if err != nil {
-				return err
-			}
-			var b v1.BankConnection
-			if err := c.Get(cmd.Context(), client.ObjectKey{Namespace: ns, Name: args[0]}, &b); err != nil {
 				return err
 			}
 			if b.Status.Link == nil || b.Status.Link.URL == "" {
@@ -51,7 +43,7 @@ func (o *Options) linkCommand() *cobra.Command {
 				if b.Status.Phase == v1.PhaseConnected {
 					hint = "it is Connected; `kubectl finx relink " + b.Name + "` asks for a new link"
 				}
-				return fmt.Errorf("BankConnection %s/%s has no widget link: %s", ns, b.Name, hint)
+				return fmt.Errorf("BankConnection %s/%s has no widget link: %s", b.Namespace, b.Name, hint)
 			}
 			_, err = fmt.Fprintln(o.Streams.Out, b.Status.Link.URL)
 			return err

@@ -68,11 +68,7 @@ func (o *Options) checkCommand() *cobra.Command {
 		Example: "  kubectl finx check -A --callback-url https://bank.example.com/callback",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			ns, err := o.namespace()
+			c, ns, err := o.clientIn()
 			if err != nil {
 				return err
 			}

@@ -20,6 +20,7 @@ limitations under the License.
 package kubectlfinx
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -101,6 +102,29 @@ func (o *Options) client() (client.Client, error) {
 		return nil, err
 	}
 	return client.New(cfg, client.Options{Scheme: Scheme()})
+}
+
+// clientIn returns a client and the namespace commands act in.
+func (o *Options) clientIn() (client.Client, string, error) {
+	c, err := o.client()
+	if err != nil {
+		return nil, "", err
+	}
+	ns, err := o.namespace()
+	return c, ns, err
+}
+
+// connection reads the named BankConnection in the namespace commands act in.
+func (o *Options) connection(ctx context.Context, name string) (client.Client, *v1.BankConnection, error) {
+	c, ns, err := o.clientIn()
+	if err != nil {
+		return nil, nil, err
+	}
+	var b v1.BankConnection
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &b); err != nil {
+		return nil, nil, err
+	}
+	return c, &b, nil
 }
 
 // namespace is -n, else the kubeconfig context's namespace, else "default", as kubectl does.

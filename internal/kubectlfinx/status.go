@@ -46,27 +46,19 @@ func (o *Options) statusCommand() *cobra.Command {
 			if err := out.validate(); err != nil {
 				return err
 			}
-			c, err := o.client()
+			c, b, err := o.connection(cmd.Context(), args[0])
 			if err != nil {
-				return err
-			}
-			ns, err := o.namespace()
-			if err != nil {
-				return err
-			}
-			var b v1.BankConnection
-			if err := c.Get(cmd.Context(), client.ObjectKey{Namespace: ns, Name: args[0]}, &b); err != nil {
 				return err
 			}
 			if out != "" {
-				return out.print(o.Streams.Out, &b, gvkOf("BankConnection"))
+				return out.print(o.Streams.Out, b, gvkOf("BankConnection"))
 			}
 			var events corev1.EventList
 			// Events are a convenience here: a user allowed to read the connection but not events still
 			// gets the rest of the screen.
-			evErr := c.List(cmd.Context(), &events, client.InNamespace(ns),
+			evErr := c.List(cmd.Context(), &events, client.InNamespace(b.Namespace),
 				client.MatchingFieldsSelector{Selector: fields.OneTermEqualSelector("involvedObject.uid", string(b.UID))})
-			return writeStatus(o.Streams.Out, o.Now(), &b, events.Items, evErr)
+			return writeStatus(o.Streams.Out, o.Now(), b, events.Items, evErr)
 		},
 	}
 	addOutputFlag(cmd, &out)
