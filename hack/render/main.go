@@ -24,6 +24,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -41,13 +42,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: render [--image NAME=REPO:TAG] DIR")
 		os.Exit(2)
 	}
-	if err := run(flag.Arg(0), *image); err != nil {
+	if err := run(os.Stdout, flag.Arg(0), *image); err != nil {
 		fmt.Fprintln(os.Stderr, "render:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir, image string) error {
+func run(w io.Writer, dir, image string) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return err
@@ -88,9 +89,11 @@ func run(dir, image string) error {
 			return err
 		}
 		if i > 0 {
-			fmt.Println("---")
+			fmt.Fprintln(w, "---")
 		}
-		fmt.Print(string(b))
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
 	}
 	return nil
 }

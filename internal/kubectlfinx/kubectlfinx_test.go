@@ -430,3 +430,52 @@ func TestVersion(t *testing.T) {
 		t.Errorf("--version: %q", out)
 	}
 }
+
+// The krew manifest, with make dist's placeholders filled in, installs this binary on each platform.
+func TestKrewManifest(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "plugins", "finx.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	filled := strings.ReplaceAll(string(raw), "@VERSION@", "v1.2.3")
+	for _, p := range []string{"linux_amd64", "linux_arm64", "darwin_amd64", "darwin_arm64"} {
+		filled = strings.ReplaceAll(filled, "@SHA256_"+p+"@", strings.Repeat("a", 64))
+	}
+	if strings.Contains(filled, "@") {
+		t.Fatalf("placeholders left after filling in: %s", filled)
+	}
+	var m struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+		Metadata   struct {
+			Name string `json:"name"`
+		} `json:"metadata"`
+		Spec struct {
+			Version          string `json:"version"`
+			Homepage         string `json:"homepage"`
+			ShortDescription string `json:"shortDescription"`
+			Description      string `json:"description"`
+			Platforms        []struct {
+				Selector struct {
+					MatchLabels map[string]string `json:"matchLabels"`
+				} `json:"selector"`
+				URI    string `json:"uri"`
+				Sha256 string `json:"sha256"`
+				Bin    string `json:"bin"`
+			} `json:"platforms"`
+		} `json:"spec"`
+	}
+	if err := yaml.UnmarshalStrict([]byte(filled), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.APIVersion != "krew.googlecontainertools.github.com/v1alpha2" || m.Kind != "Plugin" || m.Metadata.Name != "finx" || m.Spec.Version != "v1.2.3" || len(m.Spec.Platforms) != 4 {
+		t.Errorf("manifest: %+v", m)
+	}
+	for _, p := range m.Spec.Platforms {
+		l := p.Selector.MatchLabels
+		archive := fmt.Sprintf("/v1.2.3/kubectl-finx_v1.2.3_%s_%s.tar.gz", l["os"], l["arch"])
+		if p.Bin != "kubectl-finx" || !strings.HasSuffix(p.URI, archive) || len(p.Sha256) != 64 {
+			t.Errorf("platform %v: %+v (want an archive ending %s)", l, p, archive)
+		}
+	}
+}

@@ -457,6 +457,22 @@ func TestInstallNamespaced(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// What `helm install` says afterwards (NOTES.txt), with the server validating every object.
+	kubeconfig := filepath.Join(c.work, "admin.kubeconfig")
+	if err := c.WriteAdminKubeconfig(kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	notes, err := runHelm(t, "install", "finx-ns", chartDir, "--namespace", ns, "--create-namespace", "--kubeconfig", kubeconfig,
+		"--dry-run=server", "--set", "watchNamespaces={tenant-x}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"kubectl finx check -A --operator-namespace " + ns, "Namespaced mode: the manager has rights only in tenant-x"} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("helm install's notes lack %q:\n%s", want, notes)
+		}
+	}
+
 	dep := c.install(t, ns, render(t, ns, "watchNamespaces={tenant-x}"))
 	sa, _, _ := unstructured.NestedString(dep.Object, "spec", "template", "spec", "serviceAccountName")
 	user := "system:serviceaccount:" + ns + ":" + sa
