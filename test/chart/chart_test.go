@@ -149,6 +149,9 @@ func TestChartRejectsBadValues(t *testing.T) {
 		"image.pullPolicy=Sometimes",
 		"serviceMonitor.enabled=true", // without a certificate the scraper could verify
 		"watchNamespaces={Not_A_Namespace}",
+		"replicacount=3",                  // a misspelt value is an error, not silently ignored
+		"manager.spendTimout=90s",         // also among the manager's flags
+		"manager.metricsBindAddress=8443", // an address, not a port
 	} {
 		if _, err := runHelm(t, "template", release, chartDir, "--kube-version", kubeVersion, "--set", set); err == nil {
 			t.Errorf("helm template accepted --set %s", set)
@@ -219,6 +222,22 @@ func TestChartRendersEveryPart(t *testing.T) {
 	tsc, _, _ := unstructured.NestedSlice(objectsOfKind(objs, "Deployment")[0].Object, "spec", "template", "spec", "topologySpreadConstraints")
 	if len(tsc) != 2 {
 		t.Errorf("topology spread constraints: %v", tsc)
+	}
+	// The NetworkPolicy lets in the callback, the scrape and the probes, and lets out DNS, the API
+	// server (by the address given) and HTTPS to finX.
+	np := objectsOfKind(objs, "NetworkPolicy")[0]
+	in, _, _ := unstructured.NestedSlice(np.Object, "spec", "ingress")
+	out, _, _ := unstructured.NestedSlice(np.Object, "spec", "egress")
+	var inPorts []string
+	for _, r := range in {
+		ports, _, _ := unstructured.NestedSlice(r.(map[string]any), "ports")
+		inPorts = append(inPorts, fmt.Sprint(ports[0].(map[string]any)["port"]))
+	}
+	if !slices.Equal(inPorts, []string{"callback", "metrics", "health"}) || len(out) != 3 {
+		t.Errorf("NetworkPolicy ingress ports %v, %d egress rules", inPorts, len(out))
+	}
+	if apiTo, _, _ := unstructured.NestedSlice(out[1].(map[string]any), "to"); len(apiTo) != 1 {
+		t.Errorf("egress to the API server is not limited to its address: %v", out[1])
 	}
 }
 
