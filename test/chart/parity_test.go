@@ -18,6 +18,7 @@ package chart_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -205,5 +206,18 @@ func TestKustomizeOverlays(t *testing.T) {
 	cm := objectsOfKind(objs, "ConfigMap")[0]
 	if cm.GetLabels()["grafana_dashboard"] != "1" || cm.GetName() != "finx-operator-dashboard" {
 		t.Errorf("dashboard ConfigMap %s labels %v", cm.GetName(), cm.GetLabels())
+	}
+}
+
+// A flag the manager does not know stops it at once: the install test would fail, not run on.
+func TestManagerRefusesRenderedUnknownFlag(t *testing.T) {
+	args := managerArgs(t, objectsOfKind(render(t, namespace, "manager.extraArgs={--no-such-flag=1}"), "Deployment")[0])
+	if !slices.Contains(args, "--no-such-flag=1") {
+		t.Fatalf("extraArgs not rendered: %v", args)
+	}
+	out, err := exec.Command(managerBin, args...).CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), "flag provided but not defined: -no-such-flag") {
+		t.Errorf("the manager with an unknown flag: %v\n%s", err, out)
 	}
 }
