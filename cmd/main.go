@@ -36,6 +36,7 @@ import (
 
 	bankingv1alpha1 "github.com/finx-operator/finx-operator/api/v1alpha1"
 	"github.com/finx-operator/finx-operator/controllers"
+	"github.com/finx-operator/finx-operator/internal/spend"
 	"github.com/finx-operator/finx-operator/internal/version"
 )
 
@@ -56,6 +57,7 @@ type options struct {
 	enableHTTP2      bool
 	callbackAddr     string
 	spendTimeout     time.Duration
+	instanceID       string
 	maxConcurrent    int
 	zap              zap.Options
 }
@@ -76,9 +78,14 @@ func parseFlags() options {
 		"Allow HTTP/2 on the metrics server (off by default against HTTP/2 rapid-reset attacks).")
 	flag.StringVar(&o.callbackAddr, "callback-bind-address", ":8082",
 		"Address of the callback endpoint finX redirects users to (GET/POST /callback). Served by every replica.")
-	flag.DurationVar(&o.spendTimeout, "spend-timeout", controllers.DefaultSpendTimeout,
+	flag.DurationVar(&o.spendTimeout, "spend-timeout", spend.DefaultTimeout,
 		"Upper bound of one token spend (journal, finX call, storing the result). A spend is not cut short "+
-			"by shutdown; the manager waits this long plus 15s. Another process's spend younger than this is waited out.")
+			"by shutdown; the manager waits this long plus 15s. A spend journaled by another live process is waited out "+
+			"for this long (plus a margin) after it is first seen. Use the same value on every replica.")
+	flag.StringVar(&o.instanceID, "instance-id", os.Getenv("POD_UID"),
+		"Identity of this instance in the spend journal (default: $POD_UID, set by the Deployment from the downward API). "+
+			"It must be unique among running managers and stay the same across restarts of one Pod, so that a restarted "+
+			"manager replays its own interrupted spend at once, inside finX's reuse grace.")
 	flag.IntVar(&o.maxConcurrent, "max-concurrent-reconciles", 4,
 		"How many BankConnections are reconciled in parallel (one object is never reconciled twice at once).")
 	o.zap = zap.Options{Development: false}
@@ -102,6 +109,7 @@ func main() {
 		CallbackAddr:            o.callbackAddr,
 		MaxConcurrentReconciles: o.maxConcurrent,
 		SpendTimeout:            o.spendTimeout,
+		InstanceID:              o.instanceID,
 	}); err != nil {
 		log.Error(err, "unable to set up controllers")
 		os.Exit(1)

@@ -42,6 +42,7 @@ import (
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
 	"github.com/finx-operator/finx-operator/controllers"
+	"github.com/finx-operator/finx-operator/internal/apifault"
 	"github.com/finx-operator/finx-operator/internal/metrics"
 	"github.com/finx-operator/finx-operator/internal/sandbox"
 	"github.com/finx-operator/finx-operator/internal/testenv"
@@ -53,16 +54,23 @@ import (
 const (
 	accessTTL       = 4 * time.Second
 	refreshLifetime = time.Minute
+	// suiteInstance is the manager's instance in the spend journal.
+	suiteInstance = "suite-manager"
 )
 
 var (
-	ctx         context.Context
-	cancel      context.CancelFunc
-	cfg         *rest.Config
-	k8sClient   client.Client
-	scheme      = runtime.NewScheme()
-	sbx         *sandbox.Server
-	sandboxURL  string
+	ctx        context.Context
+	cancel     context.CancelFunc
+	cfg        *rest.Config
+	k8sClient  client.Client
+	scheme     = runtime.NewScheme()
+	sbx        *sandbox.Server
+	sandboxURL string
+	// sbxGrace honours a replay of a spent refresh token for 30s, like a finX with a reuse grace.
+	sbxGrace        *sandbox.Server
+	sandboxGraceURL string
+	// apiFaults sits between the manager and the API server.
+	apiFaults   = apifault.NewInjector(nil)
 	callbackURL string
 	logs        = &syncBuffer{}
 	promReg     = prometheus.NewRegistry()
@@ -91,6 +99,10 @@ var _ = BeforeSuite(func() {
 	sbxSrv := httptest.NewServer(sbx.Handler())
 	DeferCleanup(sbxSrv.Close)
 	sandboxURL = sbxSrv.URL
+	sbxGrace = sandbox.New(sandbox.Config{AccessTokenTTL: accessTTL, RefreshTokenTTL: refreshLifetime, RefreshReuseGrace: 30 * time.Second})
+	graceSrv := httptest.NewServer(sbxGrace.Handler())
+	DeferCleanup(graceSrv.Close)
+	sandboxGraceURL = graceSrv.URL
 
 	// Logs go to the Ginkgo writer and to a buffer the leak check reads.
 	logger := zap.New(zap.WriteTo(ioMulti{GinkgoWriter, logs}), zap.UseDevMode(true), zap.Level(zapcore.DebugLevel))
@@ -98,7 +110,9 @@ var _ = BeforeSuite(func() {
 
 	cbAddr := freeAddr()
 	callbackURL = "http://" + cbAddr + "/callback"
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	mgrCfg := rest.CopyConfig(cfg)
+	mgrCfg.Wrap(apiFaults.Wrap)
+	mgr, err := ctrl.NewManager(mgrCfg, ctrl.Options{
 		Scheme:  scheme,
 		Cache:   controllers.CacheOptions(),
 		Metrics: metricsserver.Options{BindAddress: "0"},
@@ -112,6 +126,7 @@ var _ = BeforeSuite(func() {
 		BackoffBase:   300 * time.Millisecond,
 		BackoffMax:    2 * time.Second,
 		SpendTimeout:  4 * time.Second,
+		InstanceID:    suiteInstance,
 		Metrics:       metrics.New(promReg),
 	})).To(Succeed())
 	mgrCtx, mgrCancel := context.WithCancel(ctx)

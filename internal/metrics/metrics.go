@@ -49,7 +49,7 @@ func New(reg prometheus.Registerer) *Recorder {
 	r := &Recorder{
 		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "token_refreshes_total",
-			Help: "Token refreshes by result: success, rejected, rotation_lost, unavailable, bad_response, client_auth_failed, bad_request, persist_failed.",
+			Help: "Token refreshes by result: success, rejected, rotation_lost, token_missing, unavailable, bad_response, client_auth_failed, bad_request, persist_failed.",
 		}, []string{"result"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "finx_requests_total",

@@ -92,6 +92,10 @@ func (s *Server) api(endpoint, method string, h apiHandler) http.Handler {
 			s.record(endpoint, grant, sw.status, faulted, true)
 			recorded = true
 			dropConnection(sw)
+		case f.Status != 0 && f.StatusAfterWork:
+			h(&discardWriter{header: http.Header{}}, r, body)
+			faulted = true
+			writeError(sw, errFault(endpoint, grant, f.Status))
 		case f.Status != 0:
 			faulted = true
 			writeError(sw, errFault(endpoint, grant, f.Status))

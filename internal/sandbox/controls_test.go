@@ -138,6 +138,26 @@ func TestDropAfterRotation(t *testing.T) {
 	}
 }
 
+func TestStatusAfterWork(t *testing.T) {
+	e := newEnv(t, Config{RefreshReuseGrace: 30 * time.Second})
+	tr := e.exchange(e.connect("gateway"))
+	e.srv.InjectFault(Fault{Endpoint: EndpointToken, GrantType: grantRefreshToken, Status: http.StatusInternalServerError, StatusAfterWork: true, Count: 1})
+	if _, r := e.refresh(tr.RefreshToken); r.status != http.StatusInternalServerError {
+		t.Fatalf("faulted refresh: %d, want the injected 500", r.status)
+	}
+	if e.srv.RefreshTokenState(tr.RefreshToken) != TokenSpent {
+		t.Fatal("the rotation did not happen behind the 500")
+	}
+	// Inside the reuse grace the replay gets the successor the 500 hid; it is live.
+	next, r := e.refresh(tr.RefreshToken)
+	if r.status != http.StatusOK || e.srv.RefreshTokenState(next.RefreshToken) != TokenActive {
+		t.Fatalf("replay within grace: %d", r.status)
+	}
+	if st := e.srv.Stats().Endpoints["token/refresh_token"]; st.ByStatus[http.StatusInternalServerError] != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
 // syncBuffer is a log sink safe for concurrent handlers.
 type syncBuffer struct {
 	mu sync.Mutex
