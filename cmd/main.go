@@ -100,7 +100,17 @@ func main() {
 	log := ctrl.Log.WithName("setup")
 	log.Info("starting finx-operator", "version", version.Version)
 
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), managerOptions(o))
+	cfg := ctrl.GetConfigOrDie()
+	mo := managerOptions(o)
+	if o.leaderElect && o.instanceID != "" {
+		lock, err := leaderLock(cfg, o.leaderElectionNS, o.instanceID)
+		if err != nil {
+			log.Error(err, "unable to set up leader election")
+			os.Exit(1)
+		}
+		mo.LeaderElectionResourceLockInterface = lock
+	}
+	mgr, err := ctrl.NewManager(cfg, mo)
 	if err != nil {
 		log.Error(err, "unable to create manager")
 		os.Exit(1)
@@ -149,7 +159,7 @@ func managerOptions(o options) ctrl.Options {
 		Metrics:                 metrics,
 		HealthProbeBindAddress:  o.probeAddr,
 		LeaderElection:          o.leaderElect,
-		LeaderElectionID:        "finx-operator.banking.finx-operator.io",
+		LeaderElectionID:        leaderElectionID,
 		LeaderElectionNamespace: o.leaderElectionNS,
 		// Releasing the lease on a clean shutdown lets the other replica take over at once.
 		LeaderElectionReleaseOnCancel: true,

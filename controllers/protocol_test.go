@@ -193,7 +193,7 @@ var _ = Describe("Token protocol", func() {
 			// answer; its failures had pushed the next attempt ten minutes out.
 			successor := refreshAt(sandboxGraceURL, tp.refresh)
 			secrets.add("refresh token", successor)
-			since := time.Now().Add(-2 * time.Second).UTC().Format(time.RFC3339Nano)
+			since := clk.Now().Add(-2 * time.Second).UTC().Format(time.RFC3339Nano)
 			Eventually(func() error {
 				s := readTokens(c).private
 				s.Annotations[tokenstore.AnnotationInFlight] = "refresh@" + since + "@" + suiteInstance + "~deadrun@" + since
@@ -204,7 +204,7 @@ var _ = Describe("Token protocol", func() {
 				got.Status.FailedAttempts = 9
 				got.Status.LastError = &v1.LastError{
 					Operation: v1.OperationRefresh, Reason: v1.ReasonFinXUnavailable, Message: "an earlier run's failures",
-					Time: metav1.Now(), NextAttemptAt: &metav1.Time{Time: time.Now().Add(10 * time.Minute)},
+					Time: metav1.Now(), NextAttemptAt: &metav1.Time{Time: clk.Now().Add(10 * time.Minute)},
 				}
 				return k8sClient.Status().Update(ctx, got)
 			}).Should(Succeed())

@@ -114,7 +114,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		Ready: o.CallbackReady,
 		Log:   mgr.GetLogger().WithName("callback"),
 		Handoff: &CallbackHandoff{
-			Cache: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: clock.RealClock{},
+			Cache: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: bc.Clock,
 		},
 	})
 }

@@ -70,7 +70,10 @@ var (
 	sbxGrace        *sandbox.Server
 	sandboxGraceURL string
 	// apiFaults sits between the manager and the API server.
-	apiFaults   = apifault.NewInjector(nil)
+	apiFaults = apifault.NewInjector(nil)
+	// clk is the manager's clock: real time plus an offset that specs step forward instead of
+	// sleeping until tokens age or links expire.
+	clk         = &steppedClock{}
 	callbackURL string
 	logs        = &syncBuffer{}
 	promReg     = prometheus.NewRegistry()
@@ -127,6 +130,7 @@ var _ = BeforeSuite(func() {
 		BackoffMax:    2 * time.Second,
 		SpendTimeout:  4 * time.Second,
 		InstanceID:    suiteInstance,
+		Clock:         clk,
 		Metrics:       metrics.New(promReg),
 	})).To(Succeed())
 	mgrCtx, mgrCancel := context.WithCancel(ctx)
@@ -139,6 +143,28 @@ var _ = BeforeSuite(func() {
 	DeferCleanup(func() { mgrCancel(); <-done })
 	Eventually(ready).WithTimeout(30 * time.Second).Should(BeClosed())
 })
+
+// steppedClock runs with real time, and jumps ahead when a spec steps it. Only forward: the
+// reconciler never sees time go back.
+type steppedClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *steppedClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *steppedClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
+
+// Step moves the clock d ahead.
+func (c *steppedClock) Step(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
 
 func freeAddr() string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")

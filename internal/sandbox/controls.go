@@ -46,6 +46,7 @@ type faultJSON struct {
 	RetryAfter        json.RawMessage `json:"retry_after"`
 	DropAfterRotation bool            `json:"drop_after_rotation"`
 	StatusAfterWork   bool            `json:"status_after_work"`
+	AnswerLatency     json.RawMessage `json:"answer_latency"`
 }
 
 var faultEndpoints = []string{EndpointOngoingAccess, EndpointOngoingSync, EndpointOnetimeAccess,
@@ -102,8 +103,13 @@ func (fj faultJSON) toFault() (Fault, string) {
 	if !ok {
 		return Fault{}, `retry_after must be a duration string like "1s" or milliseconds as an integer`
 	}
+	al, ok := parseControlDuration(fj.AnswerLatency)
+	if !ok {
+		return Fault{}, `answer_latency must be a duration string like "1s" or milliseconds as an integer`
+	}
 	return Fault{Endpoint: fj.Endpoint, GrantType: fj.GrantType, Status: fj.Status, Count: fj.Count,
-		Latency: lat, RetryAfter: ra, DropAfterRotation: fj.DropAfterRotation, StatusAfterWork: fj.StatusAfterWork}, ""
+		Latency: lat, RetryAfter: ra, DropAfterRotation: fj.DropAfterRotation, StatusAfterWork: fj.StatusAfterWork,
+		AnswerLatency: al}, ""
 }
 
 // parseControlDuration accepts a Go duration string or integer milliseconds.

@@ -158,6 +158,20 @@ func TestStatusAfterWork(t *testing.T) {
 	}
 }
 
+func TestAnswerLatency(t *testing.T) {
+	e := newEnv(t, Config{})
+	tr := e.exchange(e.connect("slow-answer"))
+	e.srv.InjectFault(Fault{Endpoint: EndpointToken, GrantType: grantRefreshToken, AnswerLatency: 300 * time.Millisecond, Count: 1})
+	start := time.Now()
+	next, r := e.refresh(tr.RefreshToken)
+	if r.status != http.StatusOK || time.Since(start) < 300*time.Millisecond {
+		t.Fatalf("late answer: %d after %s", r.status, time.Since(start))
+	}
+	if e.srv.RefreshTokenState(tr.RefreshToken) != TokenSpent || e.srv.RefreshTokenState(next.RefreshToken) != TokenActive {
+		t.Error("the rotation behind the late answer is not the one answered")
+	}
+}
+
 // syncBuffer is a log sink safe for concurrent handlers.
 type syncBuffer struct {
 	mu sync.Mutex

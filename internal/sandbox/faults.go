@@ -39,6 +39,9 @@ type Fault struct {
 	Count int
 	// Latency delays the request before it is handled.
 	Latency time.Duration
+	// AnswerLatency handles the request at once and delays only the answer: for a refresh, the
+	// window in which finX has rotated and the client does not know it yet.
+	AnswerLatency time.Duration
 	// RetryAfter adds a Retry-After header (whole seconds, rounded up).
 	RetryAfter time.Duration
 	// DropAfterRotation does the request's work (for a refresh: the old token
