@@ -443,7 +443,9 @@ func finxClientAt(baseURL string) *finx.Client {
 // expectSpent presents a refresh token that the operator has already replaced in its Secret and
 // expects finX to reject it: it was spent by the rotation. Never pass a token that may still be
 // live: a successful refresh here would rotate the chain behind the operator's back.
-func expectSpent(ctx context.Context, token, what string) { expectSpentAt(ctx, sandboxURL, token, what) }
+func expectSpent(ctx context.Context, token, what string) {
+	expectSpentAt(ctx, sandboxURL, token, what)
+}
 
 func expectSpentAt(ctx context.Context, baseURL, token, what string) {
 	GinkgoHelper()

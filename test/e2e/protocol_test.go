@@ -101,7 +101,9 @@ func graceCrashScenario(ctx SpecContext) {
 	sandboxControlAt(ctx, graceSandboxURL, http.MethodPost, "/_sandbox/faults", map[string]any{
 		"endpoint": "token", "grant_type": "refresh_token", "answer_latency": "1500ms",
 	})
-	DeferCleanup(func(ctx SpecContext) { sandboxControlAt(ctx, graceSandboxURL, http.MethodDelete, "/_sandbox/faults", nil) })
+	DeferCleanup(func(ctx SpecContext) {
+		sandboxControlAt(ctx, graceSandboxURL, http.MethodDelete, "/_sandbox/faults", nil)
+	})
 	before := getSandboxStatsAt(ctx, graceSandboxURL)
 	_, rotBefore := rotationsOf(ctx, keys)
 
