@@ -101,6 +101,8 @@ type held struct {
 	replaces tokenstore.Digest
 	// stateHash is the callback hand-off an exchange consumed (cleared by the commit).
 	stateHash string
+	// rotations is the count of the Secret the spend began from, for a Secret recreated meanwhile.
+	rotations int64
 }
 
 func (p *Protocol) init() {
@@ -236,6 +238,7 @@ func (s *Spend) Commit(ctx context.Context, r Result) (*tokenstore.Private, erro
 	h := &held{
 		owner: s.owner, key: s.key, op: s.op, tokens: r.Tokens, digest: tokenstore.DigestOf(r.Tokens.RefreshToken),
 		rotated: r.Rotated, journal: s.entry, replaces: s.replaces, stateHash: r.StateHash,
+		rotations: s.Private.Rotations(),
 	}
 	if h.digest == (tokenstore.Digest{}) {
 		return nil, errors.New("refusing to store an empty refresh token")
@@ -339,6 +342,10 @@ func (p *Protocol) commit(ctx context.Context, priv *tokenstore.Private, h *held
 		t.Rotations = 0
 		if h.op == Refresh {
 			t.Rotations = priv.Rotations()
+			if !priv.HasRefreshToken() {
+				// Recreated after a deletion: the held token continues the chain the spend began from.
+				t.Rotations = h.rotations
+			}
 			if h.rotated {
 				t.Rotations++
 			}
