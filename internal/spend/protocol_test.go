@@ -25,6 +25,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -335,6 +336,47 @@ var _ = Describe("Spend protocol", func() {
 		})
 	})
 
+	Context("a journal write whose outcome is ambiguous", func() {
+		// journalWrite matches Begin's write: it carries a journal.
+		journalWrite := func(s *corev1.Secret) bool {
+			_, ok := s.Annotations[tokenstore.AnnotationInFlight]
+			return ok
+		}
+
+		It("fails Begin when the journal was applied but answered with an error; the re-read spend proceeds at once with it as Prior", func() {
+			p, pr := f.protocol("pod-a")
+			pr.inject(&fault{match: journalWrite, times: 1, applied: true, err: connectionReset()})
+			sp, until, err := p.Begin(ctx, f.owner, f.read(), spend.Refresh)
+			Expect(err).To(HaveOccurred(), "the token must not be spent on a journal not known to be stored")
+			Expect(sp).To(BeNil())
+			Expect(until).To(BeZero())
+			orphan := f.read().InFlight()
+			Expect(orphan).NotTo(BeNil())
+
+			f.clk.Step(2 * time.Second)
+			sp = begin(p, spend.Refresh)
+			Expect(sp.Prior).NotTo(BeNil(), "from the Secret alone the orphan is a spend of unknown outcome")
+			Expect(sp.Prior.Since).To(BeTemporally("==", orphan.Since))
+			Expect(f.read().InFlight().Since).To(BeTemporally("==", orphan.Since))
+			_, err = sp.Commit(ctx, f.result("rt-1"))
+			Expect(err).NotTo(HaveOccurred())
+			f.expectStored("rt-1", f.rotations+1)
+		})
+
+		It("fails Begin when the journal write was refused, and leaves the Secret as it was", func() {
+			p, pr := f.protocol("pod-a")
+			before := f.read()
+			pr.inject(&fault{match: journalWrite, times: 1, err: unavailable()})
+			sp, _, err := p.Begin(ctx, f.owner, before, spend.Refresh)
+			Expect(apierrors.IsServiceUnavailable(err)).To(BeTrue(), "%v", err)
+			Expect(sp).To(BeNil())
+			after := f.read()
+			Expect(after.Secret.ResourceVersion).To(Equal(before.Secret.ResourceVersion))
+			Expect(after.InFlight()).To(BeNil())
+			Expect(begin(p, spend.Refresh).Prior).To(BeNil())
+		})
+	})
+
 	Context("a crash", func() {
 		// crash runs the first process up to its crash and returns the refresh token the Secret
 		// should hold afterwards and the Prior the next run should see.
@@ -534,6 +576,51 @@ var _ = Describe("Spend protocol", func() {
 			Expect(j).NotTo(BeNil(), "the earlier spend may have rotated: its journal must stay")
 			Expect(j.Holder).To(HaveSuffix(p2.Identity.Run))
 			Expect(pr2.count(func(w write) bool { return !journaling(w) })).To(BeZero())
+		})
+
+		// The callback endpoint writes the Secret whenever a user finishes the widget: a refusal
+		// or an end that met its write must still settle the spend, or the next spend would take
+		// this one for an unknown outcome (a rejection then reads as a lost rotation).
+		handOff := func() {
+			GinkgoHelper()
+			Expect(tokenstore.RecordCallback(ctx, k8sClient, f.read(), tokenstore.Callback{
+				Result: tokenstore.CallbackSuccess, Code: "code-9", StateHash: "state-9", ReceivedAt: f.clk.Now(),
+			})).To(Succeed())
+		}
+
+		It("Refused re-reads after the callback hand-off wrote meanwhile, clears the journal and keeps the hand-off", func() {
+			p, _ := f.protocol("pod-a")
+			sp := begin(p, spend.Refresh)
+			handOff()
+			Expect(sp.Refused(ctx)).To(Succeed())
+			got := f.expectStored(f.first, f.rotations)
+			Expect(got.Callback()).NotTo(BeNil())
+			Expect(got.Callback().StateHash).To(Equal("state-9"))
+			Expect(begin(p, spend.Refresh).Prior).To(BeNil(), "the refused spend is settled")
+		})
+
+		It("Ended re-reads after the callback hand-off wrote meanwhile, marks the chain and keeps the hand-off", func() {
+			p, _ := f.protocol("pod-a")
+			sp := begin(p, spend.Refresh)
+			handOff()
+			Expect(sp.Ended(ctx, "RefreshRejected")).To(Succeed())
+			got := f.read()
+			Expect(got.InFlight()).To(BeNil())
+			_, _, ended := got.Ended()
+			Expect(ended).To(BeTrue())
+			Expect(got.Callback()).NotTo(BeNil())
+		})
+
+		It("Refused leaves a journal it no longer owns alone", func() {
+			p, pr := f.protocol("pod-a")
+			sp := begin(p, spend.Refresh)
+			// Another writer replaced the journal (a later spend, say).
+			other := f.read().Secret.DeepCopy()
+			other.Annotations[tokenstore.AnnotationInFlight] = "refresh@2026-12-01T04:00:00Z@pod-b~r2@2026-12-01T04:00:00Z"
+			Expect(k8sClient.Update(ctx, other)).To(Succeed())
+			Expect(sp.Refused(ctx)).NotTo(Succeed())
+			Expect(f.read().JournalEntry()).To(ContainSubstring("pod-b~r2"))
+			Expect(pr.count(landed(func(w write) bool { return !journaling(w) }))).To(BeZero())
 		})
 
 		It("Ended marks the chain and clears the refresh journal in one write; a new chain's commit removes the marker", func() {
