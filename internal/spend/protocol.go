@@ -37,6 +37,7 @@ import (
 	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -101,6 +102,8 @@ type held struct {
 	replaces tokenstore.Digest
 	// stateHash is the callback hand-off an exchange consumed (cleared by the commit).
 	stateHash string
+	// rotations is the count of the Secret the spend began from, for a Secret recreated meanwhile.
+	rotations int64
 }
 
 func (p *Protocol) init() {
@@ -236,6 +239,7 @@ func (s *Spend) Commit(ctx context.Context, r Result) (*tokenstore.Private, erro
 	h := &held{
 		owner: s.owner, key: s.key, op: s.op, tokens: r.Tokens, digest: tokenstore.DigestOf(r.Tokens.RefreshToken),
 		rotated: r.Rotated, journal: s.entry, replaces: s.replaces, stateHash: r.StateHash,
+		rotations: s.Private.Rotations(),
 	}
 	if h.digest == (tokenstore.Digest{}) {
 		return nil, errors.New("refusing to store an empty refresh token")
@@ -252,13 +256,31 @@ func (s *Spend) Refused(ctx context.Context) error {
 	if s.Prior != nil {
 		return nil
 	}
-	return tokenstore.EndSpend(ctx, s.p.Writer, s.Private)
+	return s.settle(ctx, func(p *tokenstore.Private) error { return tokenstore.EndSpend(ctx, s.p.Writer, p) })
 }
 
 // Ended records that finX refused the refresh token for good: the Secret is marked (reason) and the
 // journal cleared, in one write.
 func (s *Spend) Ended(ctx context.Context, reason string) error {
-	return tokenstore.MarkEnded(ctx, s.p.Writer, s.Private, reason, s.p.Clock.Now())
+	return s.settle(ctx, func(p *tokenstore.Private) error {
+		return tokenstore.MarkEnded(ctx, s.p.Writer, p, reason, s.p.Clock.Now())
+	})
+}
+
+// settle makes a write that settles the spend. After a conflict (the callback hand-off writes the
+// Secret at any time) it re-reads and writes once more if the Secret still records this spend: a
+// journal left behind would make the next spend take this one for an unknown outcome.
+func (s *Spend) settle(ctx context.Context, write func(*tokenstore.Private) error) error {
+	err := write(s.Private)
+	if !apierrors.IsConflict(err) {
+		return err
+	}
+	priv, rerr := tokenstore.ReadPrivate(ctx, s.p.Reader, s.key, s.owner)
+	if rerr != nil || priv == nil || priv.JournalEntry() != s.entry {
+		return err
+	}
+	s.Private = priv
+	return write(priv)
 }
 
 // Holding reports whether a result for owner is held in memory, waiting for its commit.
@@ -339,6 +361,10 @@ func (p *Protocol) commit(ctx context.Context, priv *tokenstore.Private, h *held
 		t.Rotations = 0
 		if h.op == Refresh {
 			t.Rotations = priv.Rotations()
+			if !priv.HasRefreshToken() {
+				// Recreated after a deletion: the held token continues the chain the spend began from.
+				t.Rotations = h.rotations
+			}
 			if h.rotated {
 				t.Rotations++
 			}
