@@ -179,9 +179,10 @@ func ReplayAt(j *tokenstore.Journal, now time.Time) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	age := now.Sub(j.Since)
-	if j.Since.IsZero() || age >= replayWindow {
-		return time.Time{}, false
+	if j.Since.IsZero() || age >= replayWindow || age <= -replayWindow {
+		return time.Time{}, false // a Since far ahead is another clock's mistake, not a young spend
 	}
+	age = max(age, 0)
 	delay := min(max(age/4, minReplayDelay), maxReplayDelay)
 	return now.Add(delay), true
 }
