@@ -80,11 +80,20 @@ test: manifests generate docs fmt vet control-plane-full helm ## Run every test:
 	KUBEBUILDER_ASSETS="$$(KUBE_VERSION=$(KUBE_VERSION) hack/build-control-plane.sh kube-apiserver etcd kube-controller-manager)" \
 		HELM="$(HELM)" go test $(TEST_FLAGS) -count=1 -timeout 30m $(TEST_PKGS)
 
+# Kills in the crash soak of `make bench` (make test runs 20 and 5).
+BENCH_CRASH_KILLS ?= 60
+BENCH_FAULT_KILLS ?= 15
+
 .PHONY: bench
-bench: control-plane ## Run the benchmarks (sandbox throughput; operator connect, refresh and memory figures).
+bench: control-plane-full ## Run the benchmarks (sandbox throughput; operator connect, refresh and memory figures; crash soak).
 	go test -run '^$$' -bench . -benchmem ./internal/...
 	KUBEBUILDER_ASSETS="$$(KUBE_VERSION=$(KUBE_VERSION) hack/build-control-plane.sh kube-apiserver etcd)" \
 		go test -run '^$$' -bench . -benchtime 10x ./test/bench/
+	KUBEBUILDER_ASSETS="$$(KUBE_VERSION=$(KUBE_VERSION) hack/build-control-plane.sh kube-apiserver etcd kube-controller-manager)" \
+		E2E_CRASH_KILLS=$(BENCH_CRASH_KILLS) E2E_FAULT_KILLS=$(BENCH_FAULT_KILLS) \
+		go test -count=1 -timeout 40m -v -run TestE2E ./test/e2e/ -args -ginkgo.focus='reuse grace|strict reuse' \
+		| grep -E 'kills|grace=|Ran |Passed|FAIL'
+
 
 ##@ Build
 

@@ -41,6 +41,7 @@ import (
 	bankingv1alpha1 "github.com/finx-operator/finx-operator/api/v1alpha1"
 	"github.com/finx-operator/finx-operator/controllers"
 	"github.com/finx-operator/finx-operator/internal/callback"
+	"github.com/finx-operator/finx-operator/internal/spend"
 	"github.com/finx-operator/finx-operator/internal/version"
 )
 
@@ -62,6 +63,7 @@ type options struct {
 	enableHTTP2      bool
 	callbackAddr     string
 	spendTimeout     time.Duration
+	instanceID       string
 	maxConcurrent    int
 	showVersion      bool
 	zap              zap.Options
@@ -86,9 +88,14 @@ func parseFlags() options {
 		"Allow HTTP/2 on the metrics server (off by default against HTTP/2 rapid-reset attacks).")
 	flag.StringVar(&o.callbackAddr, "callback-bind-address", ":8082",
 		"Address of the callback endpoint finX redirects users to (GET/POST /callback). Served by every replica.")
-	flag.DurationVar(&o.spendTimeout, "spend-timeout", controllers.DefaultSpendTimeout,
+	flag.DurationVar(&o.spendTimeout, "spend-timeout", spend.DefaultTimeout,
 		"Upper bound of one token spend (journal, finX call, storing the result). A spend is not cut short "+
-			"by shutdown; the manager waits this long plus 15s. Another process's spend younger than this is waited out.")
+			"by shutdown; the manager waits this long plus 15s. A spend journaled by another live process is waited out "+
+			"for this long (plus a margin) after it is first seen. Use the same value on every replica.")
+	flag.StringVar(&o.instanceID, "instance-id", os.Getenv("POD_UID"),
+		"Identity of this instance in the spend journal (default: $POD_UID, set by the Deployment from the downward API). "+
+			"It must be unique among running managers and stay the same across restarts of one Pod, so that a restarted "+
+			"manager replays its own interrupted spend at once, inside finX's reuse grace.")
 	flag.IntVar(&o.maxConcurrent, "max-concurrent-reconciles", 4,
 		"How many BankConnections are reconciled in parallel (one object is never reconciled twice at once).")
 	flag.BoolVar(&o.showVersion, "version", false, "Print the version and exit.")
@@ -108,7 +115,17 @@ func main() {
 	log := ctrl.Log.WithName("setup")
 	log.Info("starting finx-operator", "version", version.Version)
 
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), managerOptions(o))
+	cfg := ctrl.GetConfigOrDie()
+	mo := managerOptions(o)
+	if o.leaderElect && o.instanceID != "" {
+		lock, err := leaderLock(cfg, o.leaderElectionNS, o.instanceID)
+		if err != nil {
+			log.Error(err, "unable to set up leader election")
+			os.Exit(1)
+		}
+		mo.LeaderElectionResourceLockInterface = lock
+	}
+	mgr, err := ctrl.NewManager(cfg, mo)
 	if err != nil {
 		log.Error(err, "unable to create manager")
 		os.Exit(1)
@@ -120,6 +137,7 @@ func main() {
 		CallbackReady:           callbackReady,
 		MaxConcurrentReconciles: o.maxConcurrent,
 		SpendTimeout:            o.spendTimeout,
+		InstanceID:              o.instanceID,
 	}); err != nil {
 		log.Error(err, "unable to set up controllers")
 		os.Exit(1)
@@ -181,7 +199,7 @@ func managerOptions(o options) ctrl.Options {
 		Metrics:                 metrics,
 		HealthProbeBindAddress:  o.probeAddr,
 		LeaderElection:          o.leaderElect,
-		LeaderElectionID:        "finx-operator.banking.finx-operator.io",
+		LeaderElectionID:        leaderElectionID,
 		LeaderElectionNamespace: o.leaderElectionNS,
 		// Releasing the lease on a clean shutdown lets the other replica take over at once.
 		LeaderElectionReleaseOnCancel: true,

@@ -18,10 +18,6 @@ package controllers
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -43,6 +39,7 @@ import (
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
 	"github.com/finx-operator/finx-operator/internal/metrics"
+	"github.com/finx-operator/finx-operator/internal/spend"
 	"github.com/finx-operator/finx-operator/internal/tokenstore"
 )
 
@@ -61,31 +58,18 @@ type BankConnectionReconciler struct {
 	Backoff   backoff
 	// MaxConcurrentReconciles bounds parallel reconciles; one object is never reconciled twice at once.
 	MaxConcurrentReconciles int
-	// SpendTimeout bounds one spend of a token or code (DefaultSpendTimeout when zero).
-	SpendTimeout time.Duration
-	// identity names this process in the refresh journal.
-	identity string
-
-	pending *pendingTokens
+	// Spends runs every spend of a refresh token or code: journal, fencing, commit, recovery.
+	Spends *spend.Protocol
 }
 
 // NewBankConnectionReconciler wires a reconciler with the defaults used in production.
 func NewBankConnectionReconciler(c client.Client, apiReader client.Reader, rec events.EventRecorder, clients *ClientSource, m *metrics.Recorder) *BankConnectionReconciler {
 	return &BankConnectionReconciler{
 		Client: c, APIReader: apiReader, Recorder: rec, Clients: clients, Metrics: m,
-		Clock:    clock.RealClock{},
-		Backoff:  backoff{base: 2 * time.Second, max: 5 * time.Minute},
-		pending:  newPendingTokens(),
-		identity: processIdentity(),
+		Clock:   clock.RealClock{},
+		Backoff: backoff{base: 2 * time.Second, max: 5 * time.Minute},
+		Spends:  &spend.Protocol{Writer: c, Reader: apiReader, Identity: spend.NewIdentity("")},
 	}
-}
-
-// processIdentity is unique per process: host name plus random bits.
-func processIdentity() string {
-	host, _ := os.Hostname()
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return strings.ReplaceAll(host, "@", "_") + "-" + hex.EncodeToString(b)
 }
 
 // WithBackoff overrides the retry policy (tests use short ones).
@@ -104,13 +88,13 @@ func (r *BankConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	if err := r.APIReader.Get(ctx, req.NamespacedName, conn); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Metrics.Forget(req.Namespace, req.Name)
-			r.pending.dropName(req.NamespacedName)
+			r.Spends.ForgetOwner(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !conn.DeletionTimestamp.IsZero() {
 		// Owner references remove the Secrets; no finX call is made for a connection being deleted.
-		r.pending.drop(conn.UID)
+		r.Spends.Forget(conn.UID)
 		return ctrl.Result{}, nil
 	}
 	before := conn.DeepCopy()
@@ -161,6 +145,9 @@ func (r *BankConnectionReconciler) runSteps(ctx context.Context, st *reconcileSt
 	if st.chainUsable() {
 		return r.maintainTokens(ctx, st)
 	}
+	if st.chainVanished() {
+		return r.chainMissing(ctx, st)
+	}
 	if st.chainExpired() {
 		return r.requireReauthorization(ctx, st, v1.ReasonTokenExpired,
 			"The refresh token expired at "+st.private.RefreshExpiresAt().UTC().Format(time.RFC3339)+" before it could be refreshed.")
@@ -186,12 +173,6 @@ func (r *BankConnectionReconciler) writeStatus(ctx context.Context, before, conn
 
 // SetupWithManager registers the controller and the indexes the callback hand-off relies on.
 func (r *BankConnectionReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if r.pending == nil {
-		r.pending = newPendingTokens()
-	}
-	if r.identity == "" {
-		r.identity = processIdentity()
-	}
 	if err := RegisterIndexes(context.Background(), mgr); err != nil {
 		return err
 	}
@@ -233,8 +214,9 @@ func (r *BankConnectionReconciler) connectionsUsing(kind v1.ClientKind) handler.
 	}
 }
 
-// secretEventsThatMatter lets through what the reconciler must act on: a Secret deleted, or a
-// callback hand-off written. Everything else on its Secrets is its own doing.
+// secretEventsThatMatter lets through what the reconciler must act on: a Secret deleted, a callback
+// hand-off written, or a refresh token removed or replaced by someone else. Everything else on its
+// Secrets is its own doing.
 func secretEventsThatMatter() predicate.Funcs {
 	return predicate.Funcs{
 		CreateFunc:  func(event.CreateEvent) bool { return false },
@@ -243,7 +225,7 @@ func secretEventsThatMatter() predicate.Funcs {
 		UpdateFunc: func(e event.UpdateEvent) bool {
 			old, oldOK := e.ObjectOld.(*corev1.Secret)
 			cur, curOK := e.ObjectNew.(*corev1.Secret)
-			return oldOK && curOK && tokenstore.CallbackChanged(old, cur)
+			return oldOK && curOK && (tokenstore.CallbackChanged(old, cur) || tokenstore.ChainTouched(old, cur))
 		},
 	}
 }

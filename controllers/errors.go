@@ -18,7 +18,6 @@ package controllers
 
 import (
 	"errors"
-	"net/http"
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
 	"github.com/finx-operator/finx-operator/internal/finx"
@@ -30,29 +29,32 @@ type finxFailure struct {
 	reason string
 	// deadChain: finX rejected the code or refresh token itself; retrying cannot help.
 	deadChain bool
-	// outcomeUnknown: no definite answer arrived (connection dropped, unreadable 2xx), so finX may
-	// have spent the token anyway.
-	outcomeUnknown bool
+	// noEffect: the answer proves finX did nothing with the credential. Anything else (no answer, a
+	// 5xx, a redirect, an unreadable 2xx) may hide a spend, so the journal stays.
+	noEffect bool
 	// stalls: finX refused the request as invalid; only a change to the spec or client can help.
 	stalls bool
 }
 
+// classifyFinX maps a finX client error onto what the reconciler does about it.
 func classifyFinX(err error) finxFailure {
-	var fe *finx.Error
-	hasResponse := errors.As(err, &fe) && fe.StatusCode != 0
+	noEffect := finx.NoEffect(err)
 	switch {
 	case finx.IsGrantRejected(err):
-		return finxFailure{reason: v1.ReasonRefreshRejected, deadChain: true}
+		return finxFailure{reason: v1.ReasonRefreshRejected, deadChain: true, noEffect: true}
 	case finx.IsClientAuth(err):
-		return finxFailure{reason: v1.ReasonClientAuthFailed}
+		return finxFailure{reason: v1.ReasonClientAuthFailed, noEffect: noEffect}
 	case finx.IsMalformed(err):
-		return finxFailure{reason: v1.ReasonFinXBadResponse, outcomeUnknown: true}
+		return finxFailure{reason: v1.ReasonFinXBadResponse}
 	case finx.IsRetryable(err), finx.IsAccessTokenRejected(err):
-		// A gateway's 502 or 504 says nothing about whether finX behind it acted.
-		gateway := hasResponse && (fe.StatusCode == http.StatusBadGateway || fe.StatusCode == http.StatusGatewayTimeout)
-		return finxFailure{reason: v1.ReasonFinXUnavailable, outcomeUnknown: !hasResponse || gateway}
-	case hasResponse:
+		return finxFailure{reason: v1.ReasonFinXUnavailable, noEffect: noEffect}
+	case noEffect:
+		return finxFailure{reason: v1.ReasonFinXRejectedRequest, stalls: true, noEffect: true}
+	}
+	var fe *finx.Error
+	if errors.As(err, &fe) && fe.StatusCode != 0 {
+		// A redirect or another status finX does not document: nothing to act on, nothing proved.
 		return finxFailure{reason: v1.ReasonFinXRejectedRequest, stalls: true}
 	}
-	return finxFailure{reason: v1.ReasonFinXUnavailable, outcomeUnknown: true}
+	return finxFailure{reason: v1.ReasonFinXUnavailable}
 }

@@ -110,7 +110,7 @@ var _ = Describe("BankConnection failures", func() {
 		}).WithTimeout(10 * time.Second).WithPolling(20 * time.Millisecond).Should(Succeed())
 		Expect(next.Sub(failedAt)).To(BeNumerically(">=", 2*time.Second), "Retry-After beats the 300ms backoff base")
 		Eventually(func() string { return readTokens(c).refresh }).WithTimeout(15 * time.Second).ShouldNot(Equal(before))
-		Expect(time.Now()).To(BeTemporally(">=", failedAt.Add(2*time.Second)))
+		Expect(clk.Now()).To(BeTemporally(">=", failedAt.Add(2*time.Second)))
 	})
 
 	It("keeps a rotated token in memory while its Secret cannot be written, without calling finX again", func() {

@@ -44,7 +44,10 @@ type tenant struct {
 	client string
 }
 
-func newTenant(nsLabels map[string]string) tenant {
+func newTenant(nsLabels map[string]string) tenant { return newTenantOn(sandboxURL, nsLabels) }
+
+// newTenantOn is a tenant whose FinXClient points at the sandbox at baseURL.
+func newTenantOn(baseURL string, nsLabels map[string]string) tenant {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "tenant-", Labels: nsLabels}}
 	Expect(k8sClient.Create(ctx, ns)).To(Succeed())
 	t := tenant{ns: ns.Name, client: "finx"}
@@ -55,7 +58,7 @@ func newTenant(nsLabels map[string]string) tenant {
 	Expect(k8sClient.Create(ctx, &v1.FinXClient{
 		ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: t.client},
 		Spec: v1.FinXClientSpec{
-			BaseURL:              sandboxURL,
+			BaseURL:              baseURL,
 			CredentialsSecretRef: v1.CredentialsSecretReference{Name: "finx-credentials"},
 			RefreshTokenLifetime: &metav1.Duration{Duration: refreshLifetime},
 		},

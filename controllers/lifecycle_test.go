@@ -93,7 +93,7 @@ var _ = Describe("BankConnection lifecycle", func() {
 		Expect(tp.tokenType).To(Equal("Bearer"))
 		exp, err := time.Parse(time.RFC3339, tp.expiresAt)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(exp).To(BeTemporally("~", time.Now().Add(accessTTL), 3*time.Second))
+		Expect(exp).To(BeTemporally("~", clk.Now().Add(accessTTL), 3*time.Second))
 		for _, s := range []*corev1.Secret{tp.private, tp.accessSecret} {
 			Expect(s.Labels).To(HaveKeyWithValue(tokenstore.LabelManagedBy, tokenstore.ManagedByValue))
 			Expect(s.Labels).To(HaveKeyWithValue(tokenstore.LabelConnection, c.Name))

@@ -48,10 +48,10 @@ func summarize(s *reconcileState) {
 	accessAlive := !maintainAccessToken(c) || (st.AccessToken != nil && st.AccessToken.ExpiresAt != nil && s.now.Before(st.AccessToken.ExpiresAt.Time))
 
 	switch {
-	case !hasChain:
-		s.setCondition(v1.ConditionTokensValid, metav1.ConditionFalse, v1.ReasonNoTokens, "The operator holds no tokens yet.")
 	case reauthTrue:
 		s.setCondition(v1.ConditionTokensValid, metav1.ConditionFalse, reauth.Reason, "The refresh token can no longer be used: "+reauth.Message)
+	case !hasChain:
+		s.setCondition(v1.ConditionTokensValid, metav1.ConditionFalse, v1.ReasonNoTokens, "The operator holds no tokens yet.")
 	case !refreshAlive:
 		s.setCondition(v1.ConditionTokensValid, metav1.ConditionFalse, v1.ReasonTokenExpired, "The refresh token expired at "+stamp(st.RefreshToken.ExpiresAt)+".")
 	case !accessAlive:

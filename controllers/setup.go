@@ -31,6 +31,7 @@ import (
 
 	"github.com/finx-operator/finx-operator/internal/callback"
 	"github.com/finx-operator/finx-operator/internal/metrics"
+	"github.com/finx-operator/finx-operator/internal/spend"
 	"github.com/finx-operator/finx-operator/internal/tokenstore"
 	"github.com/finx-operator/finx-operator/internal/version"
 )
@@ -49,9 +50,16 @@ type Options struct {
 	HTTPClient *http.Client
 	// Metrics receives the operator's metrics; nil registers them with controller-runtime's registry.
 	Metrics *metrics.Recorder
-	// SpendTimeout bounds one token spend (journal, finX call, commit); DefaultSpendTimeout if zero.
-	// Keep the manager's graceful-shutdown timeout above it.
+	// SpendTimeout bounds one token spend (journal, finX call, commit); spend.DefaultTimeout if zero.
+	// Keep the manager's graceful-shutdown timeout above it, and use one value on every replica.
 	SpendTimeout time.Duration
+	// InstanceID names this process's instance in the spend journal. It must be unique among live
+	// processes and stay the same across restarts of one Pod (the Pod's UID): a restarted process
+	// then recognises its own interrupted spend and replays it at once. Empty: a fresh identity per
+	// process (safe, but a restart waits out its own interrupted spend).
+	InstanceID string
+	// Clock is the reconciler's clock (the real one if nil). Tests step a fake one.
+	Clock clock.PassiveClock
 }
 
 // CacheOptions limits the manager's Secret cache to the Secrets the operator manages, so memory does
@@ -80,7 +88,12 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	}
 	bc := NewBankConnectionReconciler(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetEventRecorder("finx-operator"), clients, rec)
 	bc.MaxConcurrentReconciles = o.MaxConcurrentReconciles
-	bc.SpendTimeout = o.SpendTimeout
+	bc.Spends.Timeout = o.SpendTimeout
+	bc.Spends.Identity = spend.NewIdentity(o.InstanceID)
+	if o.Clock != nil {
+		bc.Clock = o.Clock
+	}
+	bc.Spends.Clock = bc.Clock
 	if o.BackoffBase > 0 && o.BackoffMax > 0 {
 		bc.WithBackoff(o.BackoffBase, o.BackoffMax)
 	}
@@ -101,7 +114,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		Ready: o.CallbackReady,
 		Log:   mgr.GetLogger().WithName("callback"),
 		Handoff: &CallbackHandoff{
-			Cache: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: clock.RealClock{},
+			Cache: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: bc.Clock,
 		},
 	})
 }

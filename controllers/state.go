@@ -72,12 +72,13 @@ func (s *reconcileState) result(res ctrl.Result, err error) ctrl.Result {
 	return ctrl.Result{RequeueAfter: max(s.requeueAt.Sub(s.now), minRequeue)}
 }
 
-// chainUsable reports whether the connection holds a refresh token worth refreshing.
+// chainUsable reports whether the connection holds a refresh token worth refreshing. The private
+// Secret decides, not status: a status write can be lost, and then status describes another chain.
 func (s *reconcileState) chainUsable() bool {
 	if s.private == nil || !s.private.HasRefreshToken() {
 		return false
 	}
-	if meta.IsStatusConditionTrue(s.conn.Status.Conditions, v1.ConditionReauthorizationRequired) {
+	if _, _, ended := s.private.Ended(); ended {
 		return false
 	}
 	exp := s.private.RefreshExpiresAt()
@@ -89,11 +90,25 @@ func (s *reconcileState) chainExpired() bool {
 	if s.private == nil || !s.private.HasRefreshToken() {
 		return false
 	}
-	if meta.IsStatusConditionTrue(s.conn.Status.Conditions, v1.ConditionReauthorizationRequired) {
+	if _, _, ended := s.private.Ended(); ended {
+		return false
+	}
+	if cond := meta.FindStatusCondition(s.conn.Status.Conditions, v1.ConditionReauthorizationRequired); cond != nil &&
+		cond.Status == metav1.ConditionTrue && cond.Reason == v1.ReasonTokenExpired {
 		return false
 	}
 	exp := s.private.RefreshExpiresAt()
 	return !exp.IsZero() && !s.now.Before(exp)
+}
+
+// chainVanished reports a connection whose status records a chain while the private Secret holds no
+// refresh token: someone deleted the Secret or emptied its key. Nothing held in memory can refill it
+// (persistPendingTokens ran first).
+func (s *reconcileState) chainVanished() bool {
+	if s.private != nil && s.private.HasRefreshToken() {
+		return false
+	}
+	return s.conn.Status.RefreshToken != nil
 }
 
 // setCondition sets a condition stamped with the generation it was computed for.

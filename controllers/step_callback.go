@@ -24,10 +24,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
 	"github.com/finx-operator/finx-operator/internal/finx"
+	"github.com/finx-operator/finx-operator/internal/spend"
 	"github.com/finx-operator/finx-operator/internal/tokenstore"
 )
 
@@ -58,47 +58,62 @@ func (r *BankConnectionReconciler) handleCallback(ctx context.Context, st *recon
 	}
 }
 
-// exchangeCode trades the single-use code for tokens at once and stores them.
+// exchangeCode trades the single-use code for tokens at once and stores them, through the spend
+// protocol like a refresh.
 func (r *BankConnectionReconciler) exchangeCode(ctx context.Context, st *reconcileState, cb *tokenstore.Callback) error {
-	if st.waitingForRetry(v1.OperationExchangeCode) || r.otherSpendMayRun(st) {
-		return nil
-	}
-	ctx, cancel := r.spendContext(ctx)
-	defer cancel()
 	if !cb.ReceivedAt.IsZero() && st.now.Sub(cb.ReceivedAt) > codeRetryWindow {
 		return r.codeUnusable(ctx, st, "The authorisation code could not be exchanged before it expired.")
 	}
-	interrupted := st.private.InFlight()
-	journal, err := tokenstore.BeginSpend(ctx, r.Client, st.private, opExchange, st.now, r.identity)
+	unknown := st.private.InFlight()
+	replay := unknown != nil && unknown.Operation == string(spend.Exchange)
+	if le := st.conn.Status.LastError; !(replay && le != nil && le.NextAttemptAt != nil && spend.ReplayNow(unknown, le.NextAttemptAt.Time, st.now)) &&
+		st.waitingForRetry(v1.OperationExchangeCode) {
+		return nil
+	}
+	ctx, cancel := r.Spends.Context(ctx)
+	defer cancel()
+	sp, until, err := r.Spends.Begin(ctx, st.conn, st.private, spend.Exchange)
 	if err != nil {
 		return err
+	}
+	if sp == nil {
+		st.requeue(until)
+		return nil
 	}
 	tok, err := st.client.api.ExchangeCode(ctx, cb.Code)
 	if err != nil && tok.RefreshToken != "" {
-		return r.salvage(ctx, st, tok, err, pendingEntry{operation: opExchange, journal: journal, stateHash: cb.StateHash})
+		return r.salvage(ctx, st, sp, tok, err, cb.StateHash)
 	}
 	if err != nil {
-		f := classifyFinX(err)
-		if f.deadChain || f.stalls {
-			return r.codeUnusable(ctx, st, fmt.Sprintf("finX refused the authorisation code (%v).", err))
-		}
-		if !f.outcomeUnknown && interrupted == nil {
-			_ = tokenstore.EndSpend(ctx, r.Client, st.private)
-		}
-		retry := r.Backoff.retryAt(st.now, st.attemptsFor(v1.OperationExchangeCode), finx.RetryAfter(err), cb.ReceivedAt.Add(codeRetryWindow))
-		st.recordFailure(v1.OperationExchangeCode, f.reason, fmt.Sprintf("Exchanging the authorisation code failed (%v); retrying.", err), retry)
-		r.event(st, corev1.EventTypeWarning, v1.ReasonExchangeFailed, "Exchanging the authorisation code failed (%v); retrying", err)
-		return nil
+		return r.exchangeFailed(ctx, st, sp, cb, err)
 	}
-	e := pendingEntry{
-		tokens: tokensFrom(st, tok, nil), operation: opExchange, journal: journal, stateHash: cb.StateHash,
-		key: types.NamespacedName{Namespace: st.conn.Namespace, Name: st.conn.Name},
-	}
-	r.pending.put(st.conn.UID, e)
-	if err := r.commitTokens(ctx, st, e); err != nil {
+	res := spend.Result{Tokens: tokensFrom(st, tok, nil), Rotated: true, StateHash: cb.StateHash}
+	if err := r.commit(ctx, st, sp, res); err != nil {
 		return err
 	}
 	r.event(st, corev1.EventTypeNormal, v1.ReasonAuthorized, "The user authorised access; tokens stored, next refresh at %s", stamp(st.conn.Status.RefreshToken.NextRefreshAt))
+	return nil
+}
+
+// exchangeFailed gives up on a refused code, or retries one whose exchange may still work.
+func (r *BankConnectionReconciler) exchangeFailed(ctx context.Context, st *reconcileState, sp *spend.Spend, cb *tokenstore.Callback, err error) error {
+	f := classifyFinX(err)
+	if f.deadChain || f.stalls {
+		return r.codeUnusable(ctx, st, fmt.Sprintf("finX refused the authorisation code (%v).", err))
+	}
+	var retry time.Time
+	if f.noEffect {
+		if e := sp.Refused(ctx); e != nil {
+			return e
+		}
+	} else if at, ok := spend.ReplayAt(st.private.InFlight(), st.now); ok {
+		retry = at
+	}
+	if retry.IsZero() {
+		retry = r.Backoff.retryAt(st.now, st.attemptsFor(v1.OperationExchangeCode), finx.RetryAfter(err), cb.ReceivedAt.Add(codeRetryWindow))
+	}
+	st.recordFailure(v1.OperationExchangeCode, f.reason, fmt.Sprintf("Exchanging the authorisation code failed (%v); retrying.", err), retry)
+	r.event(st, corev1.EventTypeWarning, v1.ReasonExchangeFailed, "Exchanging the authorisation code failed (%v); retrying", err)
 	return nil
 }
 

@@ -49,7 +49,8 @@ func (r *BankConnectionReconciler) ensureLink(ctx context.Context, st *reconcile
 	if l.ExpiresAt != nil {
 		st.requeue(l.ExpiresAt.Time)
 	}
-	return nil
+	// A private Secret deleted while the link is out is recreated: the callback hands over there.
+	return r.ensurePrivateSecret(ctx, st)
 }
 
 // issueLink asks finX for a new widget link with a fresh state and puts it in status. The state is

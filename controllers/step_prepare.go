@@ -32,34 +32,23 @@ import (
 // Namespace's labels or a credentials Secret can change without an event the operator watches).
 const clientRecheck = 2 * time.Minute
 
-// persistPendingTokens finishes the writes of tokens that finX returned but that are not yet in their
-// Secrets. Nothing else happens for the connection until they are: above all, no finX call.
+// persistPendingTokens finishes the commit of tokens that finX returned but that are not yet in
+// their Secret. Nothing else happens for the connection until they are: above all, no finX call.
 func (r *BankConnectionReconciler) persistPendingTokens(ctx context.Context, st *reconcileState) (bool, error) {
-	entry, ok := r.pending.get(st.conn.UID)
-	if !ok {
+	stored, res, op, held, err := r.Spends.Resume(ctx, st.conn.UID)
+	if !held {
 		return false, nil
 	}
-	key := types.NamespacedName{Namespace: st.conn.Namespace, Name: refreshSecretName(st.conn)}
-	p, err := tokenstore.ReadPrivate(ctx, r.APIReader, key, st.conn)
 	if blockedBySecret(st, err) {
 		return true, nil
 	}
 	if err != nil {
 		return true, r.persistFailed(st, err)
 	}
-	if p == nil {
-		// The Secret was deleted meanwhile. The tokens in memory are the newest there are: store
-		// them in a new one rather than lose them.
-		if p, err = tokenstore.EnsurePrivate(ctx, r.Client, r.APIReader, st.conn, key.Name); err != nil {
-			return true, r.persistFailed(st, err)
-		}
-		entry.journal = ""
-	}
-	st.private = p
-	if err := r.commitTokens(ctx, st, entry); err != nil {
+	if err := r.committed(ctx, st, stored, res, op); err != nil {
 		return true, err
 	}
-	log.FromContext(ctx).Info("persisted tokens that were held in memory after a failed write", "operation", entry.operation)
+	log.FromContext(ctx).Info("stored tokens that were held in memory after a failed write", "operation", string(op))
 	return true, nil
 }
 

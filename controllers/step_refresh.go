@@ -30,56 +30,18 @@ import (
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
 	"github.com/finx-operator/finx-operator/internal/finx"
+	"github.com/finx-operator/finx-operator/internal/spend"
 	"github.com/finx-operator/finx-operator/internal/tokenstore"
 )
 
-// DefaultSpendTimeout bounds a spend (journal, finX call, commit). The spend runs on a context that
-// a manager shutdown does not cancel: stopping between finX rotating a token and the operator
-// storing it is exactly how a token is lost. The manager's graceful-shutdown timeout is longer.
-const DefaultSpendTimeout = 60 * time.Second
-
-func (r *BankConnectionReconciler) spendContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), r.spendTimeout())
-}
-
-func (r *BankConnectionReconciler) spendTimeout() time.Duration {
-	if r.SpendTimeout > 0 {
-		return r.SpendTimeout
-	}
-	return DefaultSpendTimeout
-}
-
-// foreignSpendMargin covers clock differences between the processes that may hold the journal.
-func (r *BankConnectionReconciler) foreignSpendMargin() time.Duration {
-	return min(15*time.Second, r.spendTimeout()/2)
-}
-
-// otherSpendMayRun reports a journal written by another process recently enough that its spend may
-// still be running (a paused former leader, or replicas without leader election). Spending now could
-// spend the same token twice; the reconcile waits until that spend must have ended.
-func (r *BankConnectionReconciler) otherSpendMayRun(st *reconcileState) bool {
-	j := st.private.InFlight()
-	if j == nil || j.Holder == r.identity || j.Started.IsZero() {
-		return false
-	}
-	until := j.Started.Add(r.spendTimeout() + r.foreignSpendMargin())
-	if !st.now.Before(until) {
-		return false
-	}
-	st.requeue(until)
-	return true
-}
-
 // maintainTokens keeps a live chain alive: it refreshes when the schedule says so, when asked by
-// annotation, when the access-token Secret needs filling, or when a crash left a refresh in flight;
-// a failed refresh waits out its backoff whatever the reason for the next one.
+// annotation, when the access-token Secret needs filling, or when a spend's outcome is unknown; a
+// failed refresh waits out its backoff, except that a spend with an unknown outcome is replayed
+// within seconds (finX's reuse grace counts from the first spend).
 func (r *BankConnectionReconciler) maintainTokens(ctx context.Context, st *reconcileState) error {
 	c := st.conn
 	dropExpiredLink(st)
-	if !meta.IsStatusConditionTrue(c.Status.Conditions, v1.ConditionAuthorized) && c.Status.AuthorizedAt == nil {
-		// The tokens were stored but the status write after the exchange was lost: record it now.
-		r.markAuthorized(st)
-	}
+	r.adoptChain(ctx, st)
 	forced := refreshRequested(c)
 	if forced {
 		c.Status.LastHandledRefreshRequest = c.Annotations[v1.AnnotationRefresh]
@@ -88,20 +50,63 @@ func (r *BankConnectionReconciler) maintainTokens(ctx context.Context, st *recon
 	if err != nil {
 		return err
 	}
-	if !forced {
-		if st.waitingForRetry(v1.OperationRefresh) {
-			return nil
-		}
-		if c.Status.ObservedGeneration != c.Generation {
-			r.schedule(st) // refreshBefore or the access mode may have changed
-		}
-		interrupted := st.private.InFlight() != nil && st.private.InFlight().Operation == opRefresh
-		if rt := c.Status.RefreshToken; !refill && !interrupted && rt != nil && rt.NextRefreshAt != nil && st.now.Before(rt.NextRefreshAt.Time) {
-			st.requeue(rt.NextRefreshAt.Time)
-			return nil
-		}
+	if forced {
+		return r.refresh(ctx, st)
+	}
+	unknown := st.private.InFlight()
+	if unknown != nil && unknown.Operation != string(spend.Refresh) {
+		unknown = nil
+	}
+	if le := c.Status.LastError; le != nil && le.Operation == v1.OperationRefresh && le.NextAttemptAt != nil &&
+		unknown != nil && spend.ReplayNow(unknown, le.NextAttemptAt.Time, st.now) {
+		return r.refresh(ctx, st) // a backoff from before (another run, say) must not hold a replay
+	}
+	if st.waitingForRetry(v1.OperationRefresh) {
+		return nil
+	}
+	if c.Status.ObservedGeneration != c.Generation {
+		r.schedule(st) // refreshBefore or the access mode may have changed
+	}
+	if rt := c.Status.RefreshToken; !refill && unknown == nil && rt != nil && rt.NextRefreshAt != nil && st.now.Before(rt.NextRefreshAt.Time) {
+		st.requeue(rt.NextRefreshAt.Time)
+		return nil
 	}
 	return r.refresh(ctx, st)
+}
+
+// adoptChain makes status describe the chain the private Secret holds, which is the truth: a status
+// write lost after a commit (a crash, an API error) or a Secret restored from a backup leaves status
+// describing another chain. The adopted chain is refreshed at once, which both proves it alive and
+// fills the access-token Secret.
+func (r *BankConnectionReconciler) adoptChain(ctx context.Context, st *reconcileState) {
+	c := st.conn
+	want := chainStatus(c, st.private)
+	rt := c.Status.RefreshToken
+	reauth := meta.IsStatusConditionTrue(c.Status.Conditions, v1.ConditionReauthorizationRequired)
+	authorized := meta.IsStatusConditionTrue(c.Status.Conditions, v1.ConditionAuthorized)
+	if rt != nil && sameTime(rt.IssuedAt, want.IssuedAt) && sameTime(rt.ExpiresAt, want.ExpiresAt) && !reauth && authorized {
+		if rt.Rotations != want.Rotations {
+			rt.Rotations = want.Rotations
+		}
+		return
+	}
+	c.Status.RefreshToken = want
+	if reauth || !authorized {
+		// A new chain stored by an exchange whose status write was lost: the link it came from is
+		// used up (the callback refuses its state now).
+		r.markAuthorized(st)
+		if st.private.Callback() == nil {
+			c.Status.Link = nil
+		}
+	}
+	log.FromContext(ctx).Info("status did not describe the chain in the private Secret; adopted the Secret's and refreshing it now")
+}
+
+func sameTime(a, b *metav1.Time) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return a.Unix() == b.Unix()
 }
 
 // recoverChain tries the kept refresh token once more when a person asks (refresh annotation)
@@ -111,75 +116,76 @@ func (r *BankConnectionReconciler) recoverChain(ctx context.Context, st *reconci
 	return r.refresh(ctx, st)
 }
 
-// refresh spends the refresh token: journal first, then finX, then the new token into its Secret
-// before anything else.
+// refresh spends the refresh token through the spend protocol: journal, finX, commit.
 func (r *BankConnectionReconciler) refresh(ctx context.Context, st *reconcileState) error {
-	if r.otherSpendMayRun(st) {
-		return nil
-	}
-	ctx, cancel := r.spendContext(ctx)
+	ctx, cancel := r.Spends.Context(ctx)
 	defer cancel()
-	p := st.private
-	maybeLost := p.InFlight()
-	spent := p.RefreshToken()
-	// The resourceVersion precondition fails if anyone wrote the Secret since it was read from the
-	// API server moments ago, so a token another writer already spent is never sent.
-	journal, err := tokenstore.BeginSpend(ctx, r.Client, p, opRefresh, st.now, r.identity)
+	sp, until, err := r.Spends.Begin(ctx, st.conn, st.private, spend.Refresh)
 	if err != nil {
 		return err
 	}
+	if sp == nil {
+		st.requeue(until) // another process may still be spending this token
+		return nil
+	}
+	spent := st.private.RefreshToken()
 	tok, err := st.client.api.Refresh(ctx, spent)
 	if err != nil && tok.RefreshToken != "" {
-		return r.salvage(ctx, st, tok, err, pendingEntry{operation: opRefresh, rotated: true, journal: journal})
+		return r.salvage(ctx, st, sp, tok, err, "")
 	}
 	if err != nil {
-		return r.refreshFailed(ctx, st, err, maybeLost)
+		return r.refreshFailed(ctx, st, sp, err)
 	}
-	e := pendingEntry{
-		tokens:    tokensFrom(st, tok, p),
-		operation: opRefresh,
-		rotated:   tok.RefreshToken != "" && tok.RefreshToken != spent,
-		journal:   journal,
-		key:       types.NamespacedName{Namespace: st.conn.Namespace, Name: st.conn.Name},
+	res := spend.Result{
+		Tokens:  tokensFrom(st, tok, st.private),
+		Rotated: tok.RefreshToken != "" && tok.RefreshToken != spent,
 	}
-	// In memory first: if the Secret write below fails, the only copy of the new token survives.
-	r.pending.put(st.conn.UID, e)
-	if err := r.commitTokens(ctx, st, e); err != nil {
+	if err := r.commit(ctx, st, sp, res); err != nil {
 		return err
 	}
 	r.Metrics.RefreshResult("success")
-	if maybeLost != nil {
-		log.FromContext(ctx).Info("a refresh interrupted earlier had not reached finX; the chain is intact")
+	if sp.Prior != nil {
+		log.FromContext(ctx).Info("a refresh whose outcome was unknown is settled: the chain is intact")
 	}
 	r.event(st, corev1.EventTypeNormal, v1.ReasonTokenRefreshed, "Tokens refreshed; next refresh at %s", stamp(st.conn.Status.RefreshToken.NextRefreshAt))
 	return nil
 }
 
-// refreshFailed decides between "the chain is dead" and "try again later".
-func (r *BankConnectionReconciler) refreshFailed(ctx context.Context, st *reconcileState, err error, interrupted *tokenstore.Journal) error {
+// refreshFailed decides between "the chain is dead", "try again later" and "replay at once".
+func (r *BankConnectionReconciler) refreshFailed(ctx context.Context, st *reconcileState, sp *spend.Spend, err error) error {
 	f := classifyFinX(err)
-	if !f.outcomeUnknown && interrupted == nil {
-		// finX answered, so this call rotated nothing: clear the journal so a later rejection is
-		// not mistaken for a lost rotation. A journal left by an earlier call whose answer never
-		// came stays: this answer says nothing about that call.
-		if e := tokenstore.EndSpend(ctx, r.Client, st.private); e != nil {
-			log.FromContext(ctx).Error(e, "clearing the refresh journal")
-		}
-	}
 	if f.deadChain {
 		reason := v1.ReasonRefreshRejected
 		msg := fmt.Sprintf("finX rejected the refresh token (%v).", err)
-		if interrupted != nil {
+		if sp.Prior != nil {
 			reason = v1.ReasonRotationLost
 			msg = fmt.Sprintf("A refresh started at %s ended without a stored result and finX now rejects the token (%v): the rotated token was lost.",
-				interrupted.Started.UTC().Format("2006-01-02T15:04:05Z"), err)
+				sp.Prior.Since.UTC().Format("2006-01-02T15:04:05Z"), err)
+		}
+		if err := sp.Ended(ctx, reason); err != nil {
+			return err // the next reconcile asks finX again and gets the same answer
 		}
 		r.Metrics.RefreshResult(metricReason(reason))
 		return r.requireReauthorization(ctx, st, reason, msg)
 	}
 	c := st.conn
-	retry := r.Backoff.retryAt(st.now, st.attemptsFor(v1.OperationRefresh), finx.RetryAfter(err), tokenDeadline(st))
+	var retry time.Time
+	if f.noEffect {
+		// finX's answer proves it did nothing with the token: no rotation can have been lost.
+		if e := sp.Refused(ctx); e != nil {
+			log.FromContext(ctx).Error(e, "clearing the refresh journal")
+		}
+	} else if at, ok := spend.ReplayAt(st.private.InFlight(), st.now); ok {
+		retry = at
+	}
+	if retry.IsZero() {
+		retry = r.Backoff.retryAt(st.now, st.attemptsFor(v1.OperationRefresh), finx.RetryAfter(err), tokenDeadline(st))
+	}
 	msg := fmt.Sprintf("Refreshing the tokens failed (%v); retrying at %s.", err, retry.UTC().Format("2006-01-02T15:04:05Z"))
+	if !f.noEffect {
+		msg = fmt.Sprintf("Refreshing the tokens failed (%v) and finX may have rotated the token; repeating the refresh at %s, inside finX's reuse grace where possible.",
+			err, retry.UTC().Format("2006-01-02T15:04:05Z"))
+	}
 	st.recordFailure(v1.OperationRefresh, f.reason, msg, retry)
 	if c.Status.RefreshToken != nil {
 		c.Status.RefreshToken.NextRefreshAt = ptrTime(retry)
@@ -199,6 +205,17 @@ func (r *BankConnectionReconciler) requireReauthorization(ctx context.Context, s
 	st.conn.Status.FailedAttempts = 0
 	r.event(st, corev1.EventTypeWarning, v1.ReasonReauthorizationRequired, "%s A new link was issued for the user.", msg)
 	return r.issueLink(ctx, st, "the refresh chain ended ("+reason+")")
+}
+
+// chainMissing reports a refresh token that vanished from its Secret (deleted, or its key emptied or
+// removed) while status still records the chain: the chain cannot be refreshed any more, so the user
+// must authorise again, and says so at once rather than when the access token runs out.
+func (r *BankConnectionReconciler) chainMissing(ctx context.Context, st *reconcileState) error {
+	msg := fmt.Sprintf("The refresh token is missing from Secret %s (the Secret was deleted or its %s key emptied); the chain cannot be refreshed.",
+		refreshSecretName(st.conn), tokenstore.KeyRefreshToken)
+	st.conn.Status.RefreshToken = nil
+	r.Metrics.RefreshResult(metricReason(v1.ReasonRefreshTokenMissing))
+	return r.requireReauthorization(ctx, st, v1.ReasonRefreshTokenMissing, msg)
 }
 
 // accessSecretNeedsRefill reports whether the workload-facing Secret must be (re)filled now, and
@@ -261,6 +278,8 @@ func metricReason(reason string) string {
 		return "rejected"
 	case v1.ReasonRotationLost:
 		return "rotation_lost"
+	case v1.ReasonRefreshTokenMissing:
+		return "token_missing"
 	case v1.ReasonClientAuthFailed:
 		return "client_auth_failed"
 	case v1.ReasonFinXBadResponse:

@@ -26,10 +26,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
 	"github.com/finx-operator/finx-operator/internal/finx"
+	"github.com/finx-operator/finx-operator/internal/spend"
 	"github.com/finx-operator/finx-operator/internal/tokenstore"
 )
 
@@ -58,41 +58,32 @@ func tokensFrom(st *reconcileState, tok finx.Token, p *tokenstore.Private) token
 	return t
 }
 
-// commitTokens stores tokens finX returned: first the refresh token (the write that must never be
-// lost; until it succeeds the tokens stay in memory and no finX call is made), then the access
-// token, then the status.
-func (r *BankConnectionReconciler) commitTokens(ctx context.Context, st *reconcileState, e pendingEntry) error {
-	t := e.tokens
-	// The count lives next to the token it describes, so a crash before the status write
-	// cannot lose a rotation from it.
-	t.Rotations = 0
-	if e.operation == opRefresh {
-		t.Rotations = st.private.Rotations()
-		if e.rotated {
-			t.Rotations++
-		}
-	}
-	if err := r.commitWithRetry(ctx, st, t, e); err != nil {
+// commit stores what a spend returned: first the refresh token (the write that must never be lost;
+// until it lands the result stays held in memory and no finX call is made), then the status and the
+// access token.
+func (r *BankConnectionReconciler) commit(ctx context.Context, st *reconcileState, sp *spend.Spend, res spend.Result) error {
+	stored, err := sp.Commit(ctx, res)
+	if err != nil {
 		return r.persistFailed(st, err)
 	}
-	r.pending.drop(st.conn.UID)
+	return r.committed(ctx, st, stored, res, sp.Op())
+}
+
+// committed brings status and the access-token Secret up to the chain just stored.
+func (r *BankConnectionReconciler) committed(ctx context.Context, st *reconcileState, stored *tokenstore.Private, res spend.Result, op spend.Op) error {
+	st.private = stored
 	c := st.conn
-	c.Status.RefreshToken = &v1.RefreshTokenStatus{
-		SecretName: refreshSecretName(c),
-		IssuedAt:   ptrTime(t.RefreshIssuedAt),
-		ExpiresAt:  ptrTime(t.RefreshExpiresAt),
-		Rotations:  t.Rotations,
-	}
-	if e.operation == opExchange {
+	t := res.Tokens
+	c.Status.RefreshToken = chainStatus(c, stored)
+	if op == spend.Exchange {
 		r.markAuthorized(st)
-	} else if meta.IsStatusConditionTrue(c.Status.Conditions, v1.ConditionReauthorizationRequired) {
-		// A refresh asked for by annotation after finX had rejected the token succeeded after all.
-		st.setCondition(v1.ConditionReauthorizationRequired, metav1.ConditionFalse, v1.ReasonChainAlive, "The refresh token works again; no new authorisation is needed.")
-		st.setCondition(v1.ConditionAuthorized, metav1.ConditionTrue, v1.ReasonAuthorized, "The refresh chain was recovered.")
-	}
-	if e.operation == opExchange {
 		st.clearFailures() // a new authorisation starts afresh
 	} else {
+		if meta.IsStatusConditionTrue(c.Status.Conditions, v1.ConditionReauthorizationRequired) {
+			// A refresh asked for by annotation after finX had rejected the token succeeded after all.
+			st.setCondition(v1.ConditionReauthorizationRequired, metav1.ConditionFalse, v1.ReasonChainAlive, "The refresh token works again; no new authorisation is needed.")
+			st.setCondition(v1.ConditionAuthorized, metav1.ConditionTrue, v1.ReasonAuthorized, "The refresh chain was recovered.")
+		}
 		st.clearFailures(v1.OperationRefresh, v1.OperationStoreTokens)
 	}
 	err := r.writeAccessSecret(ctx, st, t)
@@ -113,40 +104,30 @@ func (r *BankConnectionReconciler) commitTokens(ctx context.Context, st *reconci
 	return nil
 }
 
-// commitWithRetry stores the tokens; after a write conflict (the callback may have written the
-// Secret meanwhile) it re-reads the Secret and tries again, but only while the Secret still carries
-// the journal this process wrote before spending: otherwise another writer acted and the tokens
-// stay in memory for a person to look at.
-func (r *BankConnectionReconciler) commitWithRetry(ctx context.Context, st *reconcileState, t tokenstore.Tokens, e pendingEntry) error {
-	for attempt := 0; ; attempt++ {
-		if e.journal != "" && st.private.JournalEntry() != e.journal {
-			return fmt.Errorf("the private Secret no longer records this process's %s in flight; not overwriting it", e.operation)
-		}
-		err := tokenstore.CommitTokens(ctx, r.Client, st.private, t, e.stateHash)
-		if err == nil || !apierrors.IsConflict(err) || attempt >= 3 {
-			return err
-		}
-		key := types.NamespacedName{Namespace: st.conn.Namespace, Name: refreshSecretName(st.conn)}
-		p, rerr := tokenstore.ReadPrivate(ctx, r.APIReader, key, st.conn)
-		if rerr != nil || p == nil {
-			return err
-		}
-		st.private = p
+// chainStatus describes the chain the private Secret holds, from the Secret's own bookkeeping.
+func chainStatus(c *v1.BankConnection, p *tokenstore.Private) *v1.RefreshTokenStatus {
+	return &v1.RefreshTokenStatus{
+		SecretName: refreshSecretName(c),
+		IssuedAt:   ptrTime(p.RefreshIssuedAt()),
+		ExpiresAt:  ptrTime(p.RefreshExpiresAt()),
+		Rotations:  p.Rotations(),
 	}
 }
 
 // salvage stores a refresh token read from a token response that was otherwise unusable: finX
 // answered 2xx and has most likely rotated, so the new token is the chain. The access token is
 // fetched by the next refresh, after a backoff.
-func (r *BankConnectionReconciler) salvage(ctx context.Context, st *reconcileState, tok finx.Token, cause error, e pendingEntry) error {
-	e.tokens = tokenstore.Tokens{
-		RefreshToken:     tok.RefreshToken,
-		RefreshIssuedAt:  st.now,
-		RefreshExpiresAt: st.now.Add(st.client.refreshLifetime),
+func (r *BankConnectionReconciler) salvage(ctx context.Context, st *reconcileState, sp *spend.Spend, tok finx.Token, cause error, stateHash string) error {
+	res := spend.Result{
+		Tokens: tokenstore.Tokens{
+			RefreshToken:     tok.RefreshToken,
+			RefreshIssuedAt:  st.now,
+			RefreshExpiresAt: st.now.Add(st.client.refreshLifetime),
+		},
+		Rotated:   true,
+		StateHash: stateHash,
 	}
-	e.key = types.NamespacedName{Namespace: st.conn.Namespace, Name: st.conn.Name}
-	r.pending.put(st.conn.UID, e)
-	if err := r.commitTokens(ctx, st, e); err != nil {
+	if err := r.commit(ctx, st, sp, res); err != nil {
 		return err
 	}
 	retry := r.Backoff.retryAt(st.now, st.attemptsFor(v1.OperationRefresh), 0, tokenDeadline(st))

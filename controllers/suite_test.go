@@ -42,6 +42,7 @@ import (
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
 	"github.com/finx-operator/finx-operator/controllers"
+	"github.com/finx-operator/finx-operator/internal/apifault"
 	"github.com/finx-operator/finx-operator/internal/metrics"
 	"github.com/finx-operator/finx-operator/internal/sandbox"
 	"github.com/finx-operator/finx-operator/internal/testenv"
@@ -53,16 +54,26 @@ import (
 const (
 	accessTTL       = 4 * time.Second
 	refreshLifetime = time.Minute
+	// suiteInstance is the manager's instance in the spend journal.
+	suiteInstance = "suite-manager"
 )
 
 var (
-	ctx         context.Context
-	cancel      context.CancelFunc
-	cfg         *rest.Config
-	k8sClient   client.Client
-	scheme      = runtime.NewScheme()
-	sbx         *sandbox.Server
-	sandboxURL  string
+	ctx        context.Context
+	cancel     context.CancelFunc
+	cfg        *rest.Config
+	k8sClient  client.Client
+	scheme     = runtime.NewScheme()
+	sbx        *sandbox.Server
+	sandboxURL string
+	// sbxGrace honours a replay of a spent refresh token for 30s, like a finX with a reuse grace.
+	sbxGrace        *sandbox.Server
+	sandboxGraceURL string
+	// apiFaults sits between the manager and the API server.
+	apiFaults = apifault.NewInjector(nil)
+	// clk is the manager's clock: real time plus an offset that specs step forward instead of
+	// sleeping until tokens age or links expire.
+	clk         = &steppedClock{}
 	callbackURL string
 	logs        = &syncBuffer{}
 	promReg     = prometheus.NewRegistry()
@@ -91,6 +102,10 @@ var _ = BeforeSuite(func() {
 	sbxSrv := httptest.NewServer(sbx.Handler())
 	DeferCleanup(sbxSrv.Close)
 	sandboxURL = sbxSrv.URL
+	sbxGrace = sandbox.New(sandbox.Config{AccessTokenTTL: accessTTL, RefreshTokenTTL: refreshLifetime, RefreshReuseGrace: 30 * time.Second})
+	graceSrv := httptest.NewServer(sbxGrace.Handler())
+	DeferCleanup(graceSrv.Close)
+	sandboxGraceURL = graceSrv.URL
 
 	// Logs go to the Ginkgo writer and to a buffer the leak check reads.
 	logger := zap.New(zap.WriteTo(ioMulti{GinkgoWriter, logs}), zap.UseDevMode(true), zap.Level(zapcore.DebugLevel))
@@ -98,7 +113,9 @@ var _ = BeforeSuite(func() {
 
 	cbAddr := freeAddr()
 	callbackURL = "http://" + cbAddr + "/callback"
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	mgrCfg := rest.CopyConfig(cfg)
+	mgrCfg.Wrap(apiFaults.Wrap)
+	mgr, err := ctrl.NewManager(mgrCfg, ctrl.Options{
 		Scheme:  scheme,
 		Cache:   controllers.CacheOptions(),
 		Metrics: metricsserver.Options{BindAddress: "0"},
@@ -112,6 +129,8 @@ var _ = BeforeSuite(func() {
 		BackoffBase:   300 * time.Millisecond,
 		BackoffMax:    2 * time.Second,
 		SpendTimeout:  4 * time.Second,
+		InstanceID:    suiteInstance,
+		Clock:         clk,
 		Metrics:       metrics.New(promReg),
 	})).To(Succeed())
 	mgrCtx, mgrCancel := context.WithCancel(ctx)
@@ -124,6 +143,28 @@ var _ = BeforeSuite(func() {
 	DeferCleanup(func() { mgrCancel(); <-done })
 	Eventually(ready).WithTimeout(30 * time.Second).Should(BeClosed())
 })
+
+// steppedClock runs with real time, and jumps ahead when a spec steps it. Only forward: the
+// reconciler never sees time go back.
+type steppedClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *steppedClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *steppedClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
+
+// Step moves the clock d ahead.
+func (c *steppedClock) Step(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
 
 func freeAddr() string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")

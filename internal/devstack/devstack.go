@@ -77,6 +77,7 @@ type Stack struct {
 	AdminKubeconfig string
 	// operatorKubeconfig authenticates as the operator's ServiceAccount.
 	operatorKubeconfig string
+	operatorConfig     *rest.Config
 	managers           []*devcluster.Process
 }
 
@@ -133,6 +134,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if err != nil {
 		return s, err
 	}
+	s.operatorConfig = saCfg
 	s.operatorKubeconfig = filepath.Join(o.WorkDir, "operator.kubeconfig")
 	if err := s.Cluster.WriteKubeconfig(s.operatorKubeconfig, saCfg); err != nil {
 		return s, err
@@ -152,6 +154,13 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 // StartManager starts a manager replica as the operator's ServiceAccount, with leader election.
 // callbackAddr "" uses Options.CallbackAddr. The replica's log is WorkDir/logs/<name>.log.
 func (s *Stack) StartManager(ctx context.Context, name, callbackAddr string) (*devcluster.Process, error) {
+	return s.StartManagerWith(ctx, name, callbackAddr, s.operatorKubeconfig)
+}
+
+// StartManagerWith starts a manager replica that reaches the API server through kubeconfig (a
+// fault proxy's, say). Each replica name is an instance: a replica restarted under its name is
+// the same instance, as a container restarted in its Pod is.
+func (s *Stack) StartManagerWith(ctx context.Context, name, callbackAddr, kubeconfig string, extraArgs ...string) (*devcluster.Process, error) {
 	if callbackAddr == "" {
 		callbackAddr = s.o.CallbackAddr
 	}
@@ -166,8 +175,9 @@ func (s *Stack) StartManager(ctx context.Context, name, callbackAddr string) (*d
 		"--health-probe-bind-address", "127.0.0.1:" + strconv.Itoa(probe),
 		"--callback-bind-address", callbackAddr,
 	}, s.o.ManagerArgs...)
-	p, err := devcluster.StartProcess(ctx, name, s.logPath(name),
-		[]string{"KUBECONFIG=" + s.operatorKubeconfig, "POD_NAME=" + name}, s.o.ManagerBin, args...)
+	args = append(args, extraArgs...)
+	env := []string{"KUBECONFIG=" + kubeconfig, "POD_NAME=" + name, "POD_UID=" + InstanceOf(name)}
+	p, err := devcluster.StartProcess(ctx, name, s.logPath(name), env, s.o.ManagerBin, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -176,6 +186,18 @@ func (s *Stack) StartManager(ctx context.Context, name, callbackAddr string) (*d
 		return p, err
 	}
 	return p, nil
+}
+
+// InstanceOf is the instance identity (what a Pod's UID is in a cluster) of the replica name.
+func InstanceOf(replica string) string { return "devstack-" + replica }
+
+// OperatorConfig authenticates as the operator's ServiceAccount.
+func (s *Stack) OperatorConfig() *rest.Config { return rest.CopyConfig(s.operatorConfig) }
+
+// WriteKubeconfig writes cfg as a kubeconfig file in the work dir and returns its path.
+func (s *Stack) WriteKubeconfig(name string, cfg *rest.Config) (string, error) {
+	path := filepath.Join(s.o.WorkDir, name+".kubeconfig")
+	return path, s.Cluster.WriteKubeconfig(path, cfg)
 }
 
 // LogPath is where a component's output goes.

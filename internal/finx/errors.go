@@ -137,6 +137,18 @@ func IsMalformed(err error) bool { return classOf(err) == ClassMalformedResponse
 // IsAccessTokenRejected reports whether a Bearer call was refused with 401.
 func IsAccessTokenRejected(err error) bool { return classOf(err) == ClassAccessTokenRejected }
 
+// NoEffect reports whether err is an answer that proves the server did not act on the request: a
+// complete 4xx response (except 408, which a server may send while it still acts). A 5xx, a
+// redirect, a malformed 2xx or no answer at all proves nothing: on the token endpoint the grant may
+// have been spent.
+func NoEffect(err error) bool {
+	e, ok := errors.AsType[*Error](err)
+	if !ok || e.StatusCode < 400 || e.StatusCode > 499 || e.StatusCode == 408 {
+		return false
+	}
+	return e.Class != ClassMalformedResponse
+}
+
 // RetryAfter returns the server's Retry-After hint, or 0.
 func RetryAfter(err error) time.Duration {
 	if e, ok := errors.AsType[*Error](err); ok {

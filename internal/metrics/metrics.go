@@ -50,7 +50,7 @@ func New(reg prometheus.Registerer) *Recorder {
 	r := &Recorder{
 		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "token_refreshes_total",
-			Help: "Token refreshes by result: success, rejected, rotation_lost, unavailable, bad_response, client_auth_failed, bad_request, persist_failed.",
+			Help: "Token refreshes by result: success, rejected, rotation_lost, token_missing, unavailable, bad_response, client_auth_failed, bad_request, persist_failed.",
 		}, []string{"result"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "finx_requests_total",
@@ -92,8 +92,8 @@ func New(reg prometheus.Registerer) *Recorder {
 }
 
 // RefreshResults are the values of token_refreshes_total's result label.
-var RefreshResults = []string{"success", "rejected", "rotation_lost", "unavailable", "bad_response",
-	"client_auth_failed", "bad_request", "persist_failed"}
+var RefreshResults = []string{"success", "rejected", "rotation_lost", "token_missing", "unavailable",
+	"bad_response", "client_auth_failed", "bad_request", "persist_failed"}
 
 // RefreshResult counts a refresh outcome.
 func (r *Recorder) RefreshResult(result string) {

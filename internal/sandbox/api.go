@@ -92,9 +92,25 @@ func (s *Server) api(endpoint, method string, h apiHandler) http.Handler {
 			s.record(endpoint, grant, sw.status, faulted, true)
 			recorded = true
 			dropConnection(sw)
+		case f.Status != 0 && f.StatusAfterWork:
+			h(&discardWriter{header: http.Header{}}, r, body)
+			faulted = true
+			writeError(sw, errFault(endpoint, grant, f.Status))
 		case f.Status != 0:
 			faulted = true
 			writeError(sw, errFault(endpoint, grant, f.Status))
+		case f.AnswerLatency > 0:
+			// The work is done at once; only the answer is late, as on a slow way back.
+			buf := &bufferedWriter{header: http.Header{}}
+			h(buf, r, body)
+			t := time.NewTimer(f.AnswerLatency)
+			select {
+			case <-t.C:
+				buf.flushTo(sw)
+			case <-r.Context().Done():
+				t.Stop()
+				dropped = true
+			}
 		default:
 			h(sw, r, body)
 		}
@@ -185,6 +201,28 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // discardWriter swallows a response that will never be sent.
+// bufferedWriter holds a response until it is sent.
+type bufferedWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedWriter) Header() http.Header         { return b.header }
+func (b *bufferedWriter) Write(p []byte) (int, error) { return b.body.Write(p) }
+func (b *bufferedWriter) WriteHeader(code int)        { b.status = code }
+
+func (b *bufferedWriter) flushTo(w http.ResponseWriter) {
+	for k, v := range b.header {
+		w.Header()[k] = v
+	}
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	w.WriteHeader(b.status)
+	_, _ = w.Write(b.body.Bytes())
+}
+
 type discardWriter struct{ header http.Header }
 
 func (d *discardWriter) Header() http.Header         { return d.header }

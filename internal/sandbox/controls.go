@@ -45,6 +45,8 @@ type faultJSON struct {
 	Latency           json.RawMessage `json:"latency"`
 	RetryAfter        json.RawMessage `json:"retry_after"`
 	DropAfterRotation bool            `json:"drop_after_rotation"`
+	StatusAfterWork   bool            `json:"status_after_work"`
+	AnswerLatency     json.RawMessage `json:"answer_latency"`
 }
 
 var faultEndpoints = []string{EndpointOngoingAccess, EndpointOngoingSync, EndpointOnetimeAccess,
@@ -87,6 +89,9 @@ func (fj faultJSON) toFault() (Fault, string) {
 	if fj.Status != 0 && (fj.Status < 200 || fj.Status > 599) {
 		return Fault{}, "status must be 0 or an HTTP status from 200 to 599"
 	}
+	if fj.StatusAfterWork && fj.Status == 0 {
+		return Fault{}, "status_after_work needs a status"
+	}
 	if fj.Count < 0 {
 		return Fault{}, "count must not be negative"
 	}
@@ -98,8 +103,13 @@ func (fj faultJSON) toFault() (Fault, string) {
 	if !ok {
 		return Fault{}, `retry_after must be a duration string like "1s" or milliseconds as an integer`
 	}
+	al, ok := parseControlDuration(fj.AnswerLatency)
+	if !ok {
+		return Fault{}, `answer_latency must be a duration string like "1s" or milliseconds as an integer`
+	}
 	return Fault{Endpoint: fj.Endpoint, GrantType: fj.GrantType, Status: fj.Status, Count: fj.Count,
-		Latency: lat, RetryAfter: ra, DropAfterRotation: fj.DropAfterRotation}, ""
+		Latency: lat, RetryAfter: ra, DropAfterRotation: fj.DropAfterRotation, StatusAfterWork: fj.StatusAfterWork,
+		AnswerLatency: al}, ""
 }
 
 // parseControlDuration accepts a Go duration string or integer milliseconds.

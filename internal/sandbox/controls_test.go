@@ -138,6 +138,40 @@ func TestDropAfterRotation(t *testing.T) {
 	}
 }
 
+func TestStatusAfterWork(t *testing.T) {
+	e := newEnv(t, Config{RefreshReuseGrace: 30 * time.Second})
+	tr := e.exchange(e.connect("gateway"))
+	e.srv.InjectFault(Fault{Endpoint: EndpointToken, GrantType: grantRefreshToken, Status: http.StatusInternalServerError, StatusAfterWork: true, Count: 1})
+	if _, r := e.refresh(tr.RefreshToken); r.status != http.StatusInternalServerError {
+		t.Fatalf("faulted refresh: %d, want the injected 500", r.status)
+	}
+	if e.srv.RefreshTokenState(tr.RefreshToken) != TokenSpent {
+		t.Fatal("the rotation did not happen behind the 500")
+	}
+	// Inside the reuse grace the replay gets the successor the 500 hid; it is live.
+	next, r := e.refresh(tr.RefreshToken)
+	if r.status != http.StatusOK || e.srv.RefreshTokenState(next.RefreshToken) != TokenActive {
+		t.Fatalf("replay within grace: %d", r.status)
+	}
+	if st := e.srv.Stats().Endpoints["token/refresh_token"]; st.ByStatus[http.StatusInternalServerError] != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestAnswerLatency(t *testing.T) {
+	e := newEnv(t, Config{})
+	tr := e.exchange(e.connect("slow-answer"))
+	e.srv.InjectFault(Fault{Endpoint: EndpointToken, GrantType: grantRefreshToken, AnswerLatency: 300 * time.Millisecond, Count: 1})
+	start := time.Now()
+	next, r := e.refresh(tr.RefreshToken)
+	if r.status != http.StatusOK || time.Since(start) < 300*time.Millisecond {
+		t.Fatalf("late answer: %d after %s", r.status, time.Since(start))
+	}
+	if e.srv.RefreshTokenState(tr.RefreshToken) != TokenSpent || e.srv.RefreshTokenState(next.RefreshToken) != TokenActive {
+		t.Error("the rotation behind the late answer is not the one answered")
+	}
+}
+
 // syncBuffer is a log sink safe for concurrent handlers.
 type syncBuffer struct {
 	mu sync.Mutex

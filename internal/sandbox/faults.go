@@ -31,10 +31,17 @@ type Fault struct {
 	// Status, when non-zero, is returned (with a finX error body) instead of
 	// doing the work. Ignored when DropAfterRotation is set.
 	Status int
+	// StatusAfterWork does the request's work first (for a refresh: the old
+	// token is spent and a successor issued) and then answers Status instead of
+	// the result, like a gateway in front of finX that fails after finX acted.
+	StatusAfterWork bool
 	// Count is how many requests the fault applies to; 0 means until cleared.
 	Count int
 	// Latency delays the request before it is handled.
 	Latency time.Duration
+	// AnswerLatency handles the request at once and delays only the answer: for a refresh, the
+	// window in which finX has rotated and the client does not know it yet.
+	AnswerLatency time.Duration
 	// RetryAfter adds a Retry-After header (whole seconds, rounded up).
 	RetryAfter time.Duration
 	// DropAfterRotation does the request's work (for a refresh: the old token

@@ -71,6 +71,10 @@ const (
 	// token or code is spent and cleared in the same write that stores the result. Finding it set
 	// means the outcome of that call is unknown: a rotation may have been lost.
 	AnnotationInFlight = "banking.finx-operator.io/in-flight"
+	// AnnotationChainEnded marks a refresh token finX refused (or one whose rotation was lost): the
+	// Secret itself says the chain is dead, so a status write that fails cannot make a dead chain
+	// look alive, nor a stale condition make a new chain look dead. Storing a new chain removes it.
+	AnnotationChainEnded = "banking.finx-operator.io/chain-ended"
 	// AnnotationConsumedStates lists hashes of states the callback already accepted, so a replayed
 	// callback is refused even after the link has moved on.
 	AnnotationConsumedStates = "banking.finx-operator.io/consumed-states"

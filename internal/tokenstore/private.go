@@ -18,6 +18,8 @@ package tokenstore
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"slices"
@@ -58,6 +60,14 @@ type Journal struct {
 	// Holder identifies the process that wrote it, so another process can tell a spend that may
 	// still be running elsewhere from one interrupted by a crash.
 	Holder string
+	// Since is when the first spend of this credential whose outcome is still unknown began. A
+	// replay must reach finX within its reuse grace, which counts from that first spend.
+	Since time.Time
+}
+
+// encode is the annotation value: operation@started@holder@since.
+func (j Journal) encode() string {
+	return j.Operation + "@" + formatTime(j.Started) + "@" + j.Holder + "@" + formatTime(j.Since)
 }
 
 // Tokens is what finX returned for a code exchange or a refresh.
@@ -118,7 +128,7 @@ func (p *Private) InFlight() *Journal {
 	if !ok {
 		return nil
 	}
-	parts := strings.SplitN(v, "@", 3)
+	parts := strings.SplitN(v, "@", 4)
 	j := &Journal{Operation: parts[0]}
 	if len(parts) > 1 {
 		j.Started = parseTime([]byte(parts[1]))
@@ -126,7 +136,45 @@ func (p *Private) InFlight() *Journal {
 	if len(parts) > 2 {
 		j.Holder = parts[2]
 	}
+	j.Since = j.Started // entries written before Since existed
+	if len(parts) > 3 {
+		if t := parseTime([]byte(parts[3])); !t.IsZero() {
+			j.Since = t
+		}
+	}
 	return j
+}
+
+// Ended returns the reason and time recorded when finX refused the stored refresh token (or its
+// rotation was lost); ok is false while the chain is not known to be dead.
+func (p *Private) Ended() (reason string, at time.Time, ok bool) {
+	v, ok := p.Secret.Annotations[AnnotationChainEnded]
+	if !ok {
+		return "", time.Time{}, false
+	}
+	reason, when, _ := strings.Cut(v, "@")
+	return reason, parseTime([]byte(when)), true
+}
+
+// Digest is the SHA-256 of a token: enough to recognise it again without keeping or comparing the
+// token itself.
+type Digest [sha256.Size]byte
+
+// DigestOf returns the digest of token ("" has the zero digest).
+func DigestOf(token string) Digest {
+	if token == "" {
+		return Digest{}
+	}
+	return sha256.Sum256([]byte(token))
+}
+
+// RefreshTokenDigest returns the digest of the stored refresh token (zero if none).
+func (p *Private) RefreshTokenDigest() Digest { return DigestOf(p.RefreshToken()) }
+
+// Holds reports whether the stored refresh token has digest d.
+func (p *Private) Holds(d Digest) bool {
+	cur := p.RefreshTokenDigest()
+	return d != (Digest{}) && subtle.ConstantTimeCompare(cur[:], d[:]) == 1
 }
 
 // StateConsumed reports whether the callback already accepted this state hash.
@@ -185,12 +233,18 @@ func EnsurePrivate(ctx context.Context, c client.Client, r client.Reader, owner 
 // BeginSpend writes the journal entry before a token or code is spent. The update carries the
 // resourceVersion of the read, so it fails if anyone wrote the Secret since: the caller must then
 // re-read rather than spend a token that may already be stale.
+// A journal of the same operation already there records an earlier spend whose outcome is unknown;
+// its Since is kept, so replays stay timed from the first spend.
 func BeginSpend(ctx context.Context, c client.Client, p *Private, operation string, now time.Time, holder string) (string, error) {
 	s := p.Secret.DeepCopy()
 	if s.Annotations == nil {
 		s.Annotations = map[string]string{}
 	}
-	entry := operation + "@" + formatTime(now) + "@" + holder
+	j := Journal{Operation: operation, Started: now, Holder: holder, Since: now}
+	if prior := p.InFlight(); prior != nil && prior.Operation == operation && !prior.Since.IsZero() {
+		j.Since = prior.Since
+	}
+	entry := j.encode()
 	s.Annotations[AnnotationInFlight] = entry
 	if err := c.Update(ctx, s); err != nil {
 		return "", fmt.Errorf("recording in-flight %s in Secret %s: %w", operation, s.Name, err)
@@ -259,6 +313,7 @@ func CommitTokens(ctx context.Context, c client.Client, p *Private, t Tokens, ex
 		clearCallback(s)
 	}
 	delete(s.Annotations, AnnotationInFlight)
+	delete(s.Annotations, AnnotationChainEnded)
 	if err := c.Update(ctx, s); err != nil {
 		return fmt.Errorf("storing the new refresh token in Secret %s: %w", s.Name, err)
 	}
@@ -275,6 +330,28 @@ func ClearCallback(ctx context.Context, c client.Client, p *Private) error {
 	clearCallback(s)
 	if err := c.Update(ctx, s); err != nil {
 		return fmt.Errorf("clearing the callback hand-off in Secret %s: %w", s.Name, err)
+	}
+	p.Secret = s
+	return nil
+}
+
+// MarkEnded records in the Secret that finX refused its refresh token, and clears a refresh journal
+// in the same write: the outcome of every earlier spend is now known. The token itself stays, so a
+// person can still ask for one more try (finX may have answered in error).
+func MarkEnded(ctx context.Context, c client.Client, p *Private, reason string, now time.Time) error {
+	if r, _, ok := p.Ended(); ok && r == reason && (p.InFlight() == nil || p.InFlight().Operation != "refresh") {
+		return nil
+	}
+	s := p.Secret.DeepCopy()
+	if s.Annotations == nil {
+		s.Annotations = map[string]string{}
+	}
+	s.Annotations[AnnotationChainEnded] = reason + "@" + formatTime(now)
+	if j := p.InFlight(); j != nil && j.Operation == "refresh" {
+		delete(s.Annotations, AnnotationInFlight)
+	}
+	if err := c.Update(ctx, s); err != nil {
+		return fmt.Errorf("recording the end of the refresh chain in Secret %s: %w", s.Name, err)
 	}
 	p.Secret = s
 	return nil
@@ -367,4 +444,19 @@ func parseTime(b []byte) time.Time {
 func CallbackChanged(old, cur *corev1.Secret) bool {
 	return string(old.Data[keyCallbackStateHash]) != string(cur.Data[keyCallbackStateHash]) ||
 		string(old.Data[keyCallbackResult]) != string(cur.Data[keyCallbackResult])
+}
+
+// ChainTouched reports an update of the private Secret that the operator did not make and must look
+// at: the refresh token removed or emptied, or replaced while no spend was in flight (a restore from
+// a backup, say). The operator's own commits always replace a token under a journal.
+func ChainTouched(old, cur *corev1.Secret) bool {
+	before, after := old.Data[KeyRefreshToken], cur.Data[KeyRefreshToken]
+	if string(before) == string(after) {
+		return false
+	}
+	if len(after) == 0 {
+		return true
+	}
+	_, journaled := old.Annotations[AnnotationInFlight]
+	return !journaled
 }

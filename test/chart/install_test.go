@@ -207,7 +207,23 @@ func TestInstallClusterWide(t *testing.T) {
 		t.Fatal(err)
 	}
 	logPath := filepath.Join(c.work, "manager.log")
-	mgr, err := devcluster.StartProcess(ctx, "manager", logPath, []string{"KUBECONFIG=" + kubeconfig}, managerBin, args...)
+	// The environment the Deployment gives the container: POD_UID from the Pod's metadata.uid.
+	env := []string{"KUBECONFIG=" + kubeconfig}
+	containers, _, _ := unstructured.NestedSlice(dep.Object, "spec", "template", "spec", "containers")
+	vars, _, _ := unstructured.NestedSlice(containers[0].(map[string]any), "env")
+	for _, v := range vars {
+		m := v.(map[string]any)
+		field, _, _ := unstructured.NestedString(m, "valueFrom", "fieldRef", "fieldPath")
+		switch {
+		case field == "metadata.uid":
+			env = append(env, fmt.Sprintf("%s=%s", m["name"], "6f1c1a2e-0000-4000-8000-000000000001"))
+		case m["value"] != nil:
+			env = append(env, fmt.Sprintf("%s=%s", m["name"], m["value"]))
+		default:
+			t.Fatalf("the test does not know how to provide env %v", m)
+		}
+	}
+	mgr, err := devcluster.StartProcess(ctx, "manager", logPath, env, managerBin, args...)
 	if err != nil {
 		t.Fatal(err)
 	}

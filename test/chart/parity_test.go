@@ -121,10 +121,25 @@ func TestChartMatchesKustomize(t *testing.T) {
 		t.Errorf("bindings differ:\nconfig/default:\n  %s\nchart:\n  %s", strings.Join(k, "\n  "), strings.Join(c, "\n  "))
 	}
 
-	kArgs := managerArgs(t, objectsOfKind(kustomized, "Deployment")[0])
-	cArgs := managerArgs(t, objectsOfKind(charted, "Deployment")[0])
+	kDep, cDep := objectsOfKind(kustomized, "Deployment")[0], objectsOfKind(charted, "Deployment")[0]
+	kArgs, cArgs := managerArgs(t, kDep), managerArgs(t, cDep)
 	if !slices.Equal(kArgs, cArgs) {
 		t.Errorf("manager arguments differ:\nconfig/default: %v\nchart:          %v", kArgs, cArgs)
+	}
+	// The environment too: POD_UID is the manager's instance identity.
+	if k, c := managerEnv(t, kDep), managerEnv(t, cDep); k != c || !strings.Contains(k, "POD_UID") {
+		t.Errorf("manager environment differs:\nconfig/default: %s\nchart:          %s", k, c)
+	}
+	for _, field := range []string{"terminationGracePeriodSeconds", "replicas"} {
+		path := []string{"spec", "template", "spec", field}
+		if field == "replicas" {
+			path = []string{"spec", field}
+		}
+		k, _, _ := unstructured.NestedFieldNoCopy(kDep.Object, path...)
+		c, _, _ := unstructured.NestedFieldNoCopy(cDep.Object, path...)
+		if fmt.Sprint(k) != fmt.Sprint(c) {
+			t.Errorf("%s: config/default %v, chart %v", field, k, c)
+		}
 	}
 }
 
@@ -150,8 +165,9 @@ func managerFlags(t *testing.T) []string {
 // Every manager flag is a chart value, and the chart passes no flag the manager does not know.
 func TestEveryManagerFlagIsAValue(t *testing.T) {
 	known := managerFlags(t)
-	// Not for a Deployment: printing the version, and a kubeconfig (a Pod uses its ServiceAccount).
-	notValues := []string{"version", "kubeconfig"}
+	// Not for a Deployment: printing the version, a kubeconfig (a Pod uses its ServiceAccount), and
+	// the instance id, which is each Pod's own UID (the POD_UID variable the Deployment sets).
+	notValues := []string{"version", "kubeconfig", "instance-id"}
 	args := managerArgs(t, objectsOfKind(render(t, namespace, allOn...), "Deployment")[0])
 	passed := map[string]bool{}
 	for _, a := range args {
@@ -220,4 +236,11 @@ func TestManagerRefusesRenderedUnknownFlag(t *testing.T) {
 	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), "flag provided but not defined: -no-such-flag") {
 		t.Errorf("the manager with an unknown flag: %v\n%s", err, out)
 	}
+}
+
+func managerEnv(t *testing.T, dep *unstructured.Unstructured) string {
+	t.Helper()
+	containers, _, _ := unstructured.NestedSlice(dep.Object, "spec", "template", "spec", "containers")
+	env, _, _ := unstructured.NestedSlice(containers[0].(map[string]any), "env")
+	return fmt.Sprint(env)
 }

@@ -46,6 +46,10 @@ import (
 // token) about every four seconds: two thirds of the lifetime, less a small jitter.
 const accessTokenTTL = 6 * time.Second
 
+// graceAccessTokenTTL is the access-token lifetime of the sandbox with a reuse grace (refreshes
+// about every 10 s).
+const graceAccessTokenTTL = 15 * time.Second
+
 var (
 	repoRoot string
 	// workDir holds the binaries, the cluster's data, every process log and the screenshots. It is
@@ -53,6 +57,9 @@ var (
 	workDir    string
 	stack      *devstack.Stack
 	sandboxURL string // http://127.0.0.1:<port>
+	// graceSandboxURL is a second sandbox that honours a replay of a spent refresh token for 30s,
+	// like a finX with a reuse grace; sandboxURL's is strict.
+	graceSandboxURL string
 	// callbackA is the stack's callback address (the primary replica's); callbackB the second
 	// replica's in the leader-election scenario.
 	callbackA, callbackB string
@@ -100,15 +107,25 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		ManagerBin: managerBin, SandboxBin: sandboxBin,
 		SandboxAddr: sandboxAddr, CallbackAddr: callbackA,
 		SandboxArgs: []string{"--access-token-ttl", accessTokenTTL.String(), "--enable-test-controls"},
-		// A restarted replica waits out a killed one's journal for the spend bound plus a margin;
-		// a short bound keeps the crash scenarios quick.
-		ManagerArgs: []string{"--spend-timeout", "15s"},
-		Out:         GinkgoWriter,
+		// The manager runs with its default flags: what the crash scenarios promise holds for those.
+		Out: GinkgoWriter,
 	})
 	if stack != nil {
 		DeferCleanup(stopStack)
 	}
 	Expect(err).NotTo(HaveOccurred(), "%s", logTails())
+
+	By("starting a second sandbox with a 30s reuse grace")
+	gracePort := freePortExcept(ports)
+	graceSandboxURL = fmt.Sprintf("http://127.0.0.1:%d", gracePort)
+	graceSbx, err := devcluster.StartProcess(startCtx, "finx-sandbox-grace", stack.LogPath("finx-sandbox-grace"), nil, sandboxBin,
+		// A replay is honoured only while the successor's access token lives (docs/sandbox.md), so
+		// this sandbox's access tokens live long enough for a restart and a replay under faults.
+		"--listen", fmt.Sprintf("127.0.0.1:%d", gracePort), "--access-token-ttl", graceAccessTokenTTL.String(),
+		"--refresh-reuse-grace", "30s", "--enable-test-controls")
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() { _ = graceSbx.Stop(5 * time.Second) })
+	Expect(graceSbx.WaitForLogLine(startCtx, "finx-sandbox listening on")).To(Succeed(), "%s", logTails())
 
 	By("starting the manager as the operator's ServiceAccount")
 	replicas = &replicaSet{procs: map[string]*devcluster.Process{}}

@@ -180,7 +180,10 @@ func expectNoForbidden(name string) {
 // Objects
 
 // newTenant creates a namespace with the sandbox's credentials and a FinXClient pointing at it.
-func newTenant(ctx context.Context, ns string) {
+func newTenant(ctx context.Context, ns string) { newTenantOn(ctx, ns, sandboxURL) }
+
+// newTenantOn creates a namespace whose FinXClient points at the sandbox at baseURL.
+func newTenantOn(ctx context.Context, ns, baseURL string) {
 	GinkgoHelper()
 	Expect(stack.Admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
 	DeferCleanup(func(ctx SpecContext) {
@@ -193,7 +196,7 @@ func newTenant(ctx context.Context, ns string) {
 	Expect(stack.Admin.Create(ctx, &v1.FinXClient{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: finxClientName},
 		Spec: v1.FinXClientSpec{
-			BaseURL:              sandboxURL,
+			BaseURL:              baseURL,
 			CredentialsSecretRef: v1.CredentialsSecretReference{Name: credentialsName},
 		},
 	})).To(Succeed())
@@ -428,9 +431,11 @@ func expectOwnedSecrets(ctx context.Context, b *v1.BankConnection) (refresh, acc
 	return refresh, access
 }
 
-func finxClient() *finx.Client {
+func finxClient() *finx.Client { return finxClientAt(sandboxURL) }
+
+func finxClientAt(baseURL string) *finx.Client {
 	GinkgoHelper()
-	c, err := finx.New(finx.Config{BaseURL: sandboxURL, ClientID: sandboxClientID, ClientSecret: sandboxClientSecret, Timeout: 10 * time.Second})
+	c, err := finx.New(finx.Config{BaseURL: baseURL, ClientID: sandboxClientID, ClientSecret: sandboxClientSecret, Timeout: 10 * time.Second})
 	Expect(err).NotTo(HaveOccurred())
 	return c
 }
@@ -439,8 +444,12 @@ func finxClient() *finx.Client {
 // expects finX to reject it: it was spent by the rotation. Never pass a token that may still be
 // live: a successful refresh here would rotate the chain behind the operator's back.
 func expectSpent(ctx context.Context, token, what string) {
+	expectSpentAt(ctx, sandboxURL, token, what)
+}
+
+func expectSpentAt(ctx context.Context, baseURL, token, what string) {
 	GinkgoHelper()
-	_, err := finxClient().Refresh(ctx, token)
+	_, err := finxClientAt(baseURL).Refresh(ctx, token)
 	Expect(err).To(HaveOccurred(), "%s: finX accepted a refresh token that the operator had replaced", what)
 	Expect(finx.IsGrantRejected(err)).To(BeTrue(), "%s: want invalid_grant, got %v", what, err)
 }
@@ -457,9 +466,11 @@ type sandboxStats struct {
 	} `json:"endpoints"`
 }
 
-func getSandboxStats(ctx context.Context) sandboxStats {
+func getSandboxStats(ctx context.Context) sandboxStats { return getSandboxStatsAt(ctx, sandboxURL) }
+
+func getSandboxStatsAt(ctx context.Context, baseURL string) sandboxStats {
 	GinkgoHelper()
-	status, body := get(ctx, sandboxURL+"/_sandbox/stats")
+	status, body := get(ctx, baseURL+"/_sandbox/stats")
 	Expect(status).To(Equal(http.StatusOK), body)
 	var s sandboxStats
 	Expect(json.Unmarshal([]byte(body), &s)).To(Succeed())
@@ -483,6 +494,10 @@ func statusDelta(before, after sandboxStats, endpoint string) map[string]int {
 }
 
 func sandboxControl(ctx context.Context, method, path string, body any) {
+	sandboxControlAt(ctx, sandboxURL, method, path, body)
+}
+
+func sandboxControlAt(ctx context.Context, baseURL, method, path string, body any) {
 	GinkgoHelper()
 	var r io.Reader
 	if body != nil {
@@ -490,7 +505,7 @@ func sandboxControl(ctx context.Context, method, path string, body any) {
 		Expect(err).NotTo(HaveOccurred())
 		r = bytes.NewReader(data)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, sandboxURL+path, r)
+	req, err := http.NewRequestWithContext(ctx, method, baseURL+path, r)
 	Expect(err).NotTo(HaveOccurred())
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := httpClient.Do(req)
