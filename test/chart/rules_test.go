@@ -406,4 +406,52 @@ func checkAlerts(t *testing.T, scrapes []timedScrape) {
 	expect("FinXOperatorDown", end.Add(20*time.Minute), true, "no series for 20 minutes")
 	expect("FinXOperatorDown", end, false, "still scraped")
 
+	// Failures the manager exports at 0 from start-up, increased as they would be: the same series,
+	// counted up once a minute for an hour after half an hour of health.
+	bumped := func(s map[string]float64, k float64, series ...map[string]string) map[string]float64 {
+		out := map[string]float64{}
+		for key, v := range s {
+			out[key] = v
+		}
+		for _, want := range series {
+			found := false
+			for key := range s {
+				l, _ := promParser.ParseMetric(key)
+				match := true
+				for n, v := range want {
+					match = match && l.Get(n) == v
+				}
+				if match {
+					out[key] += k
+					found = true
+				}
+			}
+			if !found {
+				t.Fatalf("the manager does not export %v", want)
+			}
+		}
+		return out
+	}
+	faulty := []map[string]string{
+		{"__name__": "finx_operator_callback_requests_total", "code": "503", "outcome": "unavailable"},
+		{"__name__": "finx_operator_token_refreshes_total", "result": "persist_failed"},
+		{"__name__": "finx_operator_token_refreshes_total", "result": "unavailable"},
+	}
+	st = &memStorage{series: map[string]*memSeries{}}
+	hold(first, start, start.Add(30*time.Minute))
+	for k := 1; k <= 60; k++ {
+		ts := start.Add(time.Duration(30+k) * time.Minute)
+		for key, v := range bumped(first, float64(k), faulty...) {
+			l, _ := promParser.ParseMetric(key)
+			st.add(l, ts, v)
+		}
+	}
+	e.storage = st
+	failing := start.Add(55 * time.Minute)
+	expect("FinXCallbackErrors", failing, true, "the callback answering 503")
+	expect("FinXTokenPersistFailed", failing, true, "tokens not stored")
+	expect("FinXRefreshesFailing", failing, true, "every refresh failing for 25 minutes")
+	expect("FinXRefreshesFailing", start.Add(40*time.Minute), false, "failing for 10 minutes only")
+	expect("FinXCallbackErrors", start.Add(29*time.Minute), false, "before the failures")
+
 }
