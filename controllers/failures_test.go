@@ -46,7 +46,7 @@ var _ = Describe("BankConnection failures", func() {
 		c := t.connection("judy", disabled)
 		authorize(c)
 		dead := readTokens(c).refresh
-		Expect(sbx.RevokeUser("judy@example.com")).To(BeNumerically(">", 0))
+		Expect(sbx.RevokeUser(get(c).Status.FinXUserID)).To(BeNumerically(">", 0))
 		annotate(c, v1.AnnotationRefresh, "after-revoke")
 
 		got := waitForPhase(c, v1.PhaseReauthorizationRequired, 20*time.Second)

@@ -50,6 +50,7 @@ func newTenant(nsLabels map[string]string) tenant {
 	t := tenant{ns: ns.Name, client: "finx"}
 	Expect(k8sClient.Create(ctx, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: "finx-credentials"},
+		Type:       v1.SecretTypeClientCredentials,
 		StringData: map[string]string{"client_id": sandbox.DefaultClientID, "client_secret": sandbox.DefaultClientSecret},
 	})).To(Succeed())
 	Expect(k8sClient.Create(ctx, &v1.FinXClient{

@@ -23,6 +23,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
 	"github.com/finx-operator/finx-operator/internal/finx"
@@ -35,6 +36,7 @@ var _ = Describe("ClusterFinXClient tenancy", func() {
 		Expect(k8sClient.Create(ctx, shared)).To(Succeed())
 		Expect(k8sClient.Create(ctx, &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Namespace: shared.Name, Name: "shared-credentials"},
+			Type:       v1.SecretTypeClientCredentials,
 			StringData: map[string]string{"client_id": sandbox.DefaultClientID, "client_secret": sandbox.DefaultClientSecret},
 		})).To(Succeed())
 		cc := &v1.ClusterFinXClient{
@@ -73,9 +75,14 @@ var _ = Describe("ClusterFinXClient tenancy", func() {
 		authorize(cb)
 		ta, tb := readTokens(ca).refresh, readTokens(cb).refresh
 
-		// Each tenant is its own finX user: revoking one leaves the other untouched.
+		// Each tenant is its own finX user, named after its namespace's UID: revoking one leaves the
+		// other untouched.
+		nsA := &corev1.Namespace{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: a.ns}, nsA)).To(Succeed())
+		Expect(get(ca).Status.FinXUserID).To(Equal(string(nsA.UID) + "/same-user@example.com"))
 		Expect(sbx.RevokeUser("same-user@example.com")).To(BeZero(), "the raw userID is never sent")
-		Expect(sbx.RevokeUser(a.ns + "/same-user@example.com")).To(BeNumerically(">", 0))
+		Expect(sbx.RevokeUser(a.ns + "/same-user@example.com")).To(BeZero(), "nor the namespace name")
+		Expect(sbx.RevokeUser(get(ca).Status.FinXUserID)).To(BeNumerically(">", 0))
 		Expect(sbx.RefreshTokenState(ta)).To(Equal(sandbox.TokenRevoked))
 		Expect(sbx.RefreshTokenState(tb)).To(Equal(sandbox.TokenActive))
 

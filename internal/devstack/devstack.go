@@ -165,6 +165,9 @@ func (s *Stack) StartManager(ctx context.Context, name, callbackAddr string) (*d
 		"--metrics-bind-address", "0",
 		"--health-probe-bind-address", "127.0.0.1:" + strconv.Itoa(probe),
 		"--callback-bind-address", callbackAddr,
+		// The sandbox runs on loopback, which the operator never calls unless told to: the demo and
+		// the tests opt in to exactly the sandbox's address.
+		"--allowed-finx-base-urls", "http://" + s.o.SandboxAddr,
 	}, s.o.ManagerArgs...)
 	p, err := devcluster.StartProcess(ctx, name, s.logPath(name),
 		[]string{"KUBECONFIG=" + s.operatorKubeconfig, "POD_NAME=" + name}, s.o.ManagerBin, args...)
