@@ -44,7 +44,10 @@ type tenant struct {
 	client string
 }
 
-func newTenant(nsLabels map[string]string) tenant {
+func newTenant(nsLabels map[string]string) tenant { return newTenantVia(sandboxURL, nsLabels) }
+
+// newTenantVia is newTenant with a FinXClient on baseURL (frontURL for specs that need a broken finX).
+func newTenantVia(baseURL string, nsLabels map[string]string) tenant {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "tenant-", Labels: nsLabels}}
 	Expect(k8sClient.Create(ctx, ns)).To(Succeed())
 	t := tenant{ns: ns.Name, client: "finx"}
@@ -56,7 +59,7 @@ func newTenant(nsLabels map[string]string) tenant {
 	Expect(k8sClient.Create(ctx, &v1.FinXClient{
 		ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: t.client},
 		Spec: v1.FinXClientSpec{
-			BaseURL:              sandboxURL,
+			BaseURL:              baseURL,
 			CredentialsSecretRef: v1.CredentialsSecretReference{Name: "finx-credentials"},
 			RefreshTokenLifetime: &metav1.Duration{Duration: refreshLifetime},
 		},

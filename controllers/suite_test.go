@@ -23,7 +23,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -67,6 +70,8 @@ var (
 	scheme      = runtime.NewScheme()
 	sbx         *sandbox.Server
 	sandboxURL  string
+	// frontURL serves front: the sandbox, or whatever a spec puts in between.
+	frontURL string
 	callbackURL string
 	logs        = &syncBuffer{}
 	promReg     = prometheus.NewRegistry()
@@ -108,6 +113,12 @@ var _ = BeforeSuite(func() {
 	sbxSrv := httptest.NewServer(sbx.Handler())
 	DeferCleanup(sbxSrv.Close)
 	sandboxURL = sbxSrv.URL
+	sbxTarget, err := url.Parse(sandboxURL)
+	Expect(err).NotTo(HaveOccurred())
+	front.passThrough = httputil.NewSingleHostReverseProxy(sbxTarget)
+	frontSrv := httptest.NewServer(front)
+	DeferCleanup(frontSrv.Close)
+	frontURL = frontSrv.URL
 
 	cbAddr := freeAddr()
 	callbackURL = "http://" + cbAddr + "/callback"
@@ -127,8 +138,8 @@ var _ = BeforeSuite(func() {
 		SpendTimeout:  4 * time.Second,
 		Metrics:       metrics.New(promReg),
 		// The in-process sandbox listens on loopback; like the demo and e2e, the suite opts in to
-		// exactly its URL and nothing else of the host.
-		AllowedFinXBaseURLs: []string{sandboxURL},
+		// exactly its URL (and the front's) and nothing else of the host.
+		AllowedFinXBaseURLs: []string{sandboxURL, frontURL},
 	})).To(Succeed())
 	mgrCtx, mgrCancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -147,6 +158,33 @@ func freeAddr() string {
 	defer l.Close()
 	return l.Addr().String()
 }
+
+// front stands between the operator and the sandbox for specs that need finX unreachable or its
+// answers spoiled. A client's baseURL is immutable and must be on the allowlist, so such specs give
+// their tenant a client on frontURL and switch front's behaviour, instead of repointing a client.
+var front = &switchable{}
+
+type switchable struct {
+	passThrough http.Handler
+	h           atomic.Pointer[http.Handler]
+}
+
+func (s *switchable) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h := s.h.Load(); h != nil {
+		(*h).ServeHTTP(w, r)
+		return
+	}
+	s.passThrough.ServeHTTP(w, r)
+}
+
+// use puts h in front of the sandbox until the spec ends, or until pass() is called.
+func (s *switchable) use(h http.Handler) {
+	s.h.Store(&h)
+	DeferCleanup(s.pass)
+}
+
+// pass lets requests through to the sandbox again.
+func (s *switchable) pass() { s.h.Store(nil) }
 
 // browser is what a user's browser would be: it does not follow the callback's redirect so specs can
 // look at it.

@@ -32,29 +32,11 @@ import (
 
 var _ = Describe("ClusterFinXClient tenancy", func() {
 	It("keeps tenants with the same userID apart and refuses namespaces outside its selector", func() {
-		shared := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "finx-system-"}}
-		Expect(k8sClient.Create(ctx, shared)).To(Succeed())
-		Expect(k8sClient.Create(ctx, &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: shared.Name, Name: "shared-credentials"},
-			Type:       v1.SecretTypeClientCredentials,
-			StringData: map[string]string{"client_id": sandbox.DefaultClientID, "client_secret": sandbox.DefaultClientSecret},
-		})).To(Succeed())
-		cc := &v1.ClusterFinXClient{
-			ObjectMeta: metav1.ObjectMeta{GenerateName: "shared-"},
-			Spec: v1.ClusterFinXClientSpec{
-				FinXClientSpec: v1.FinXClientSpec{
-					BaseURL:              sandboxURL,
-					CredentialsSecretRef: v1.CredentialsSecretReference{Name: "shared-credentials", Namespace: shared.Name},
-					RefreshTokenLifetime: &metav1.Duration{Duration: refreshLifetime},
-				},
-				NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"finx-test/banking": shared.Name}},
-			},
-		}
-		Expect(k8sClient.Create(ctx, cc)).To(Succeed())
-		DeferCleanup(func() { Expect(k8sClient.Delete(ctx, cc)).To(Succeed()) })
+		label := "finx-test/banking-" + string(uuidish())
+		shared := sharedClient(map[string]string{label: "yes"})
 		Eventually(func() metav1.ConditionStatus {
 			got := &v1.ClusterFinXClient{}
-			Expect(k8sClient.Get(ctx, clientKey(cc), got)).To(Succeed())
+			Expect(k8sClient.Get(ctx, client.ObjectKey{Name: shared}, got)).To(Succeed())
 			for _, c := range got.Status.Conditions {
 				if c.Type == v1.ConditionReady {
 					return c.Status
@@ -64,11 +46,11 @@ var _ = Describe("ClusterFinXClient tenancy", func() {
 		}).Should(Equal(metav1.ConditionTrue))
 
 		useShared := func(c *v1.BankConnection) {
-			c.Spec.ClientRef = v1.ClientReference{Kind: v1.ClientKindClusterFinXClient, Name: cc.Name}
+			c.Spec.ClientRef = v1.ClientReference{Kind: v1.ClientKindClusterFinXClient, Name: shared}
 			c.Spec.UserID = "same-user@example.com"
 			c.Spec.AccessToken.Mode = v1.AccessTokenModeDisabled
 		}
-		labels := map[string]string{"finx-test/banking": shared.Name}
+		labels := map[string]string{label: "yes"}
 		a, b := newTenant(labels), newTenant(labels)
 		ca, cb := a.connection("pat", useShared), b.connection("pat", useShared)
 		authorize(ca)
