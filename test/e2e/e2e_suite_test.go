@@ -102,7 +102,9 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		SandboxArgs: []string{"--access-token-ttl", accessTokenTTL.String(), "--enable-test-controls"},
 		// A restarted replica waits out a killed one's journal for the spend bound plus a margin;
 		// a short bound keeps the crash scenarios quick.
-		ManagerArgs: []string{"--spend-timeout", "15s"},
+		// Every replica logs at the highest verbosity there is (zap and klog): trust_test.go then
+		// searches all their logs for every token, code and state the scenarios saw.
+		ManagerArgs: []string{"--spend-timeout", "15s", "--zap-log-level", "10", "--v", "10"},
 		Out:         GinkgoWriter,
 	})
 	if stack != nil {
