@@ -62,16 +62,16 @@ const (
 )
 
 var (
-	ctx         context.Context
-	cancel      context.CancelFunc
-	cfg         *rest.Config
-	testEnv     *envtest.Environment
-	k8sClient   client.Client
-	scheme      = runtime.NewScheme()
-	sbx         *sandbox.Server
-	sandboxURL  string
+	ctx        context.Context
+	cancel     context.CancelFunc
+	cfg        *rest.Config
+	testEnv    *envtest.Environment
+	k8sClient  client.Client
+	scheme     = runtime.NewScheme()
+	sbx        *sandbox.Server
+	sandboxURL string
 	// frontURL serves front: the sandbox, or whatever a spec puts in between.
-	frontURL string
+	frontURL    string
 	callbackURL string
 	logs        = &syncBuffer{}
 	promReg     = prometheus.NewRegistry()

@@ -63,7 +63,7 @@ var _ = Describe("ClusterFinXClient tenancy", func() {
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: a.ns}, nsA)).To(Succeed())
 		Expect(get(ca).Status.FinXUserID).To(Equal(string(nsA.UID) + "/same-user@example.com"))
 		Expect(sbx.RevokeUser("same-user@example.com")).To(BeZero(), "the raw userID is never sent")
-		Expect(sbx.RevokeUser(a.ns + "/same-user@example.com")).To(BeZero(), "nor the namespace name")
+		Expect(sbx.RevokeUser(a.ns+"/same-user@example.com")).To(BeZero(), "nor the namespace name")
 		Expect(sbx.RevokeUser(get(ca).Status.FinXUserID)).To(BeNumerically(">", 0))
 		Expect(sbx.RefreshTokenState(ta)).To(Equal(sandbox.TokenRevoked))
 		Expect(sbx.RefreshTokenState(tb)).To(Equal(sandbox.TokenActive))

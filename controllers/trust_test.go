@@ -302,7 +302,7 @@ var _ = Describe("Trust boundaries", func() {
 		token2 := readTokens(c2).refresh
 
 		By("they are different finX users: ending tenant 1's user leaves tenant 2's token alone")
-		Expect(sbx.RevokeUser(name + "/pat@example.com")).To(BeZero(), "the namespace name is never the user")
+		Expect(sbx.RevokeUser(name+"/pat@example.com")).To(BeZero(), "the namespace name is never the user")
 		Expect(sbx.RevokeUser(first)).To(BeNumerically(">", 0))
 		Expect(sbx.RefreshTokenState(token1)).To(Equal(sandbox.TokenRevoked))
 		Expect(sbx.RefreshTokenState(token2)).To(Equal(sandbox.TokenActive))
