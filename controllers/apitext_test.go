@@ -29,7 +29,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
@@ -46,38 +45,13 @@ var _ = Describe("API warnings and errors about token Secrets", func() {
 		readTokens(c)
 
 		// The policy quotes the refresh token the write would store, as a careless policy might.
-		policy := &admissionv1.ValidatingAdmissionPolicy{
-			ObjectMeta: metav1.ObjectMeta{GenerateName: "quote-refresh-token-"},
-			Spec: admissionv1.ValidatingAdmissionPolicySpec{
-				FailurePolicy: ptr.To(admissionv1.Fail),
-				MatchConstraints: &admissionv1.MatchResources{ResourceRules: []admissionv1.NamedRuleWithOperations{{
-					RuleWithOperations: admissionv1.RuleWithOperations{
-						Operations: []admissionv1.OperationType{admissionv1.Update},
-						Rule:       admissionv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"secrets"}},
-					},
-				}}},
-				MatchConditions: []admissionv1.MatchCondition{{
-					Name: "holds-a-refresh-token", Expression: `has(object.data) && 'refresh_token' in object.data`,
-				}},
-				Validations: []admissionv1.Validation{{
-					Expression:        "false",
-					MessageExpression: `'this Secret holds ' + string(object.data['refresh_token'])`,
-				}},
-			},
-		}
-		Expect(k8sClient.Create(ctx, policy)).To(Succeed())
-		DeferCleanup(func() { _ = k8sClient.Delete(ctx, policy) })
-		binding := &admissionv1.ValidatingAdmissionPolicyBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: policy.Name},
-			Spec: admissionv1.ValidatingAdmissionPolicyBindingSpec{
-				PolicyName:        policy.Name,
-				ValidationActions: []admissionv1.ValidationAction{admissionv1.Warn},
-				MatchResources: &admissionv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
-					MatchLabels: map[string]string{"kubernetes.io/metadata.name": t.ns}}},
-			},
-		}
-		Expect(k8sClient.Create(ctx, binding)).To(Succeed())
-		DeferCleanup(func() { _ = k8sClient.Delete(ctx, binding) })
+		policy, binding := secretUpdatePolicy(t.ns, "quote-refresh-token-"+t.ns, admissionv1.Warn,
+			admissionv1.Validation{Expression: "false", MessageExpression: `'this Secret holds ' + string(object.data['refresh_token'])`},
+			admissionv1.MatchCondition{Name: "holds-a-refresh-token", Expression: `has(object.data) && 'refresh_token' in object.data`})
+		DeferCleanup(func() {
+			_ = k8sClient.Delete(ctx, binding)
+			_ = k8sClient.Delete(ctx, policy)
+		})
 
 		// A probe Secret of the test's own, written through a client that records warnings, tells
 		// when the API server applies the binding (it loads policies asynchronously).

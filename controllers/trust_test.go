@@ -247,11 +247,7 @@ var _ = Describe("Trust boundaries", func() {
 		forbidden(tenant.List(ctx, &corev1.SecretList{}, client.InNamespace(t.ns)))
 
 		By("the client admin: FinXClients and credentials Secrets written, no Secret read")
-		Expect(admin.Create(ctx, &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: "rotated-credentials"},
-			Type:       v1.SecretTypeClientCredentials,
-			StringData: map[string]string{"client_id": sandbox.DefaultClientID, "client_secret": sandbox.DefaultClientSecret},
-		})).To(Succeed())
+		Expect(admin.Create(ctx, credentialsSecret(t.ns, "rotated-credentials"))).To(Succeed())
 		Expect(admin.Create(ctx, &v1.FinXClient{
 			ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: "rotated"},
 			Spec:       v1.FinXClientSpec{BaseURL: sandboxURL, CredentialsSecretRef: v1.CredentialsSecretReference{Name: "rotated-credentials"}},
@@ -332,11 +328,7 @@ func sharedClient(nsLabels map[string]string) string {
 	GinkgoHelper()
 	home := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "finx-system-"}}
 	Expect(k8sClient.Create(ctx, home)).To(Succeed())
-	Expect(k8sClient.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: home.Name, Name: "shared-credentials"},
-		Type:       v1.SecretTypeClientCredentials,
-		StringData: map[string]string{"client_id": sandbox.DefaultClientID, "client_secret": sandbox.DefaultClientSecret},
-	})).To(Succeed())
+	Expect(k8sClient.Create(ctx, credentialsSecret(home.Name, "shared-credentials"))).To(Succeed())
 	cc := &v1.ClusterFinXClient{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "shared-"},
 		Spec: v1.ClusterFinXClientSpec{
