@@ -219,6 +219,11 @@ func readCredentials(ctx context.Context, r client.Reader, key types.NamespacedN
 		if apierrors.IsNotFound(err) {
 			return "", "", "", notUsable(v1.ReasonCredentialsMissing, "The credentials Secret %s does not exist.", key)
 		}
+		if apierrors.IsForbidden(err) {
+			// A namespace-scoped install reads Secrets only where its role is bound.
+			return "", "", "", notUsable(v1.ReasonCredentialsForbidden,
+				"The operator may not read the credentials Secret %s: bind its role in namespace %s (config/namespaced).", key, key.Namespace)
+		}
 		return "", "", "", err
 	}
 	if isTokenSecret(s) {
