@@ -26,6 +26,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
 	"github.com/finx-operator/finx-operator/internal/devstack"
@@ -85,7 +87,31 @@ func namespacedScenario(ctx SpecContext) {
 	Consistently(func() v1.Phase { return getConnection(ctx, other).Status.Phase }).
 		WithTimeout(3 * time.Second).Should(BeEmpty())
 
+	By("a ClusterFinXClient whose credentials live where the operator has no role says so")
+	cc := &v1.ClusterFinXClient{
+		ObjectMeta: metav1.ObjectMeta{Name: "e2e-unbound"},
+		Spec: v1.ClusterFinXClientSpec{FinXClientSpec: v1.FinXClientSpec{
+			BaseURL:              sandboxURL,
+			CredentialsSecretRef: v1.CredentialsSecretReference{Name: credentialsName, Namespace: outside},
+		}},
+	}
+	Expect(stack.Admin.Create(ctx, cc)).To(Succeed())
+	DeferCleanup(func(ctx SpecContext) { _ = stack.Admin.Delete(ctx, cc) })
+	Eventually(func(g Gomega) string {
+		g.Expect(stack.Admin.Get(ctx, client.ObjectKeyFromObject(cc), cc)).To(Succeed())
+		return conditionReasonOf(cc.Status.Conditions, v1.ConditionReady)
+	}).WithTimeout(20 * time.Second).Should(Equal(v1.ReasonCredentialsForbidden))
+
 	expectNoForbidden(namespacedReplica)
+}
+
+func conditionReasonOf(conds []metav1.Condition, typ string) string {
+	for _, c := range conds {
+		if c.Type == typ {
+			return c.Reason
+		}
+	}
+	return ""
 }
 
 // operatorMay asks the API server whether the operator's ServiceAccount may do verb on resource in
