@@ -169,7 +169,7 @@ var _ = Describe("Token protocol", func() {
 	Context("against a finX with a 30s reuse grace", func() {
 		var t tenant
 		BeforeEach(func() {
-			t = newTenantOn(sandboxGraceURL, nil)
+			t = newTenantVia(sandboxGraceURL, nil)
 			DeferCleanup(sbxGrace.ClearFaults)
 		})
 

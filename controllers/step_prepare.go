@@ -65,6 +65,8 @@ func (r *BankConnectionReconciler) resolveClient(ctx context.Context, st *reconc
 		return true, err
 	}
 	st.client = rc
+	// Fixed from now on: the connection keeps this finX user for its whole life.
+	st.conn.Status.FinXUserID = rc.userID
 	return false, nil
 }
 

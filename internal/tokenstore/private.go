@@ -221,7 +221,7 @@ func EnsurePrivate(ctx context.Context, c client.Client, r client.Reader, owner 
 		Type: TypeRefreshToken,
 		Data: map[string][]byte{},
 	}
-	if err := controllerutil.SetControllerReference(owner, s, c.Scheme()); err != nil {
+	if err := controllerutil.SetControllerReference(owner, s, c.Scheme(), controllerutil.WithBlockOwnerDeletion(false)); err != nil {
 		return nil, err
 	}
 	if err := c.Create(ctx, s); err != nil {
