@@ -142,8 +142,14 @@ func (r *BankConnectionReconciler) runSteps(ctx context.Context, st *reconcileSt
 	if refreshRequested(st.conn) && st.private != nil && st.private.HasRefreshToken() && !st.chainUsable() {
 		return r.recoverChain(ctx, st)
 	}
+	if err := r.markLegacyEnd(ctx, st); err != nil {
+		return err
+	}
 	if st.chainUsable() {
 		return r.maintainTokens(ctx, st)
+	}
+	if st.chainEnded() {
+		return r.reportEnded(ctx, st)
 	}
 	if st.chainVanished() {
 		return r.chainMissing(ctx, st)

@@ -147,7 +147,7 @@ var _ = Describe("Token safety regressions", func() {
 		// Another replica (a paused former leader, say) started a refresh just now.
 		Eventually(func() error {
 			s := readTokens(c).private
-			s.Annotations = map[string]string{"banking.finx-operator.io/in-flight": "refresh@" + time.Now().UTC().Format(time.RFC3339Nano) + "@other-replica-1234"}
+			s.Annotations = map[string]string{"banking.finx-operator.io/in-flight": "refresh@" + time.Now().UTC().Format(time.RFC3339Nano) + "@other-replica~1234"}
 			return k8sClient.Update(ctx, s)
 		}).Should(Succeed())
 		calls := tokenCalls()

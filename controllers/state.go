@@ -101,6 +101,15 @@ func (s *reconcileState) chainExpired() bool {
 	return !exp.IsZero() && !s.now.Before(exp)
 }
 
+// chainEnded reports a refresh token the private Secret marks as refused by finX.
+func (s *reconcileState) chainEnded() bool {
+	if s.private == nil || !s.private.HasRefreshToken() {
+		return false
+	}
+	_, _, ended := s.private.Ended()
+	return ended
+}
+
 // chainVanished reports a connection whose status records a chain while the private Secret holds no
 // refresh token: someone deleted the Secret or emptied its key. Nothing held in memory can refill it
 // (persistPendingTokens ran first).

@@ -51,7 +51,10 @@ const (
 	ReasonCodeRejected    = "CodeRejected"
 	ReasonRotationLost    = "RotationLost"
 	// ReasonRefreshTokenMissing: the private Secret lost its refresh token (deleted or emptied).
-	ReasonRefreshTokenMissing     = "RefreshTokenMissing"
+	ReasonRefreshTokenMissing = "RefreshTokenMissing"
+	// ReasonTokenSuperseded: a result finX returned was not stored because the Secret had received
+	// a newer chain from another writer.
+	ReasonTokenSuperseded         = "TokenSuperseded"
 	ReasonTokenExpired            = "TokenExpired"
 	ReasonChainAlive              = "ChainAlive"
 	ReasonSuspended               = "Suspended"
