@@ -148,6 +148,6 @@ var _ = Describe("Token protocol, under review", func() {
 			clk.Step(time.Second)
 			annotate(c, "test/nudge", clk.Now().String())
 		}
-		Expect(tokenCalls() - calls).To(BeNumerically("<=", 1), "finX asked for a minute's pause")
+		Expect(tokenCalls()-calls).To(BeNumerically("<=", 1), "finX asked for a minute's pause")
 	})
 })
