@@ -45,7 +45,7 @@ func (r *BankConnectionReconciler) maintainTokens(ctx context.Context, st *recon
 	r.adoptChain(ctx, st)
 	forced := refreshRequested(c)
 	if forced {
-		c.Status.LastHandledRefreshRequest = c.Annotations[v1.AnnotationRefresh]
+		st.refreshRequest = c.Annotations[v1.AnnotationRefresh]
 	}
 	refill, err := r.accessSecretNeedsRefill(ctx, st)
 	if err != nil {
@@ -120,7 +120,7 @@ func sameTime(a, b *metav1.Time) bool {
 // recoverChain tries the kept refresh token once more when a person asks (refresh annotation)
 // after finX had rejected it, for example once a credentials mix-up is fixed.
 func (r *BankConnectionReconciler) recoverChain(ctx context.Context, st *reconcileState) error {
-	st.conn.Status.LastHandledRefreshRequest = st.conn.Annotations[v1.AnnotationRefresh]
+	st.refreshRequest = st.conn.Annotations[v1.AnnotationRefresh]
 	return r.refresh(ctx, st)
 }
 
@@ -135,6 +135,11 @@ func (r *BankConnectionReconciler) refresh(ctx context.Context, st *reconcileSta
 	if sp == nil {
 		st.requeue(until) // another process may still be spending this token
 		return nil
+	}
+	if st.refreshRequest != "" {
+		// Handled once the spend is journaled: a request that meets a failed journal write or a
+		// fence is acted on by the retry.
+		st.conn.Status.LastHandledRefreshRequest = st.refreshRequest
 	}
 	spent := st.private.RefreshToken()
 	tok, err := st.client.api.Refresh(ctx, spent)
