@@ -40,7 +40,8 @@ import (
 const credentialsRecheck = 2 * time.Minute
 
 // FinXClientReconciler sets Ready on FinXClients and ClusterFinXClients from their base URL (it must
-// be on the operator's allowlist) and their credentials Secret. A change of Ready re-triggers the connections that use the client (through their watch).
+// be on the operator's allowlist) and their credentials Secret. A change of Ready re-triggers the
+// connections that use the client (through their watch).
 type FinXClientReconciler struct {
 	client.Client
 	APIReader client.Reader

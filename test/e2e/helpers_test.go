@@ -169,7 +169,8 @@ func expectNoForbidden(name string) {
 	Expect(err).NotTo(HaveOccurred())
 	var denied []string
 	for _, l := range strings.Split(string(data), "\n") {
-		if strings.Contains(l, "is forbidden") {
+		// The API's own text, or as internal/logsafe logs an API error (reason and code only).
+		if strings.Contains(l, "is forbidden") || strings.Contains(l, "API error Forbidden") {
 			denied = append(denied, l)
 		}
 	}
