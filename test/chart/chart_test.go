@@ -119,7 +119,8 @@ var allOn = []string{
 	"prometheusRule.enabled=true", "grafanaDashboard.enabled=true", "networkPolicy.enabled=true",
 	"networkPolicy.apiServer.cidrs={10.0.0.1/32}", "callback.ingress.enabled=true",
 	"manager.leaderElectionNamespace=finx-operator-system", "manager.logEncoder=json",
-	"manager.logStacktraceLevel=panic", "manager.logTimeEncoding=rfc3339",
+	"manager.logStacktraceLevel=panic", "manager.logTimeEncoding=rfc3339", "manager.clientGoVerbosity=2",
+	"allowedFinXBaseURLs={https://api.finx-s.qwist.cloud}", "watchNamespaces={tenant-a}",
 }
 
 func TestHelmLint(t *testing.T) {

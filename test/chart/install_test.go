@@ -33,6 +33,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -193,12 +194,77 @@ func TestInstallClusterWide(t *testing.T) {
 		"manager.leaderElectionNamespace="+namespace,
 		"metrics.tls.secretName=finx-metrics-tls", "metrics.tls.mountPath="+certDir,
 		"serviceMonitor.enabled=true", "prometheusRule.enabled=true", "grafanaDashboard.enabled=true",
-		"networkPolicy.enabled=true", "callback.ingress.enabled=true")
+		"networkPolicy.enabled=true", "callback.ingress.enabled=true",
+		"allowedFinXBaseURLs={"+sbxSrv.URL+"}")
 	dep := c.install(t, namespace, objs)
 
+	runManager(t, ctx, c, dep)
+
+	key := connect(t, ctx, c, "tenant-a", sbxSrv.URL, "http://"+callbackAddr+"/callback")
+
+	// The ServiceMonitor's view: verified TLS with the CA and server name it names, and the bearer
+	// token of the scraper ServiceAccount the chart binds to metrics-reader.
+	var sm *unstructured.Unstructured
+	for _, o := range objectsOfKind(objs, "ServiceMonitor") {
+		sm = o
+	}
+	eps, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+	serverName, _, _ := unstructured.NestedString(eps[0].(map[string]any), "tlsConfig", "serverName")
+	scraper := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: caPool, ServerName: serverName, MinVersion: tls.VersionTLS12}}}
+	metricsURL := "https://127.0.0.1:" + containerPort(t, dep, "metrics") + "/metrics"
+	scraperToken := token(t, c, namespace, release+"-metrics-scraper")
+
+	if code, _ := scrape(t, scraper, metricsURL, ""); code != http.StatusUnauthorized {
+		t.Errorf("a scrape without a token got HTTP %d, want 401", code)
+	}
+	if _, err := c.kube.CoreV1().ServiceAccounts(namespace).Create(ctx,
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "nosy"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := scrape(t, scraper, metricsURL, token(t, c, namespace, "nosy")); code != http.StatusForbidden {
+		t.Errorf("a scrape by a ServiceAccount not bound to metrics-reader got HTTP %d, want 403", code)
+	}
+	code, first := scrape(t, scraper, metricsURL, scraperToken)
+	if code != http.StatusOK {
+		t.Fatalf("the scraper got HTTP %d: %s", code, first)
+	}
+	scrapes := []timedScrape{{at: time.Now(), text: first}}
+
+	// A request to the callback without parameters (counted as a 400) and a chain finX ends.
+	if resp, err := http.Get("http://" + callbackAddr + "/callback"); err == nil {
+		resp.Body.Close()
+	}
+	var connected v1.BankConnection
+	if err := c.admin.Get(ctx, key, &connected); err != nil {
+		t.Fatal(err)
+	}
+	if n := sbx.RevokeUser(connected.Status.FinXUserID); n == 0 {
+		t.Fatalf("the sandbox revoked no token of finX user %q", connected.Status.FinXUserID)
+	}
+	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:"revoked"}}}`, v1.AnnotationRefresh)
+	b := &v1.BankConnection{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
+	if err := c.admin.Patch(ctx, b, client.RawPatch("application/merge-patch+json", patch)); err != nil {
+		t.Fatal(err)
+	}
+	waitPhase(t, c, key, v1.PhaseReauthorizationRequired)
+	code, second := scrape(t, scraper, metricsURL, scraperToken)
+	if code != http.StatusOK {
+		t.Fatalf("the scraper got HTTP %d", code)
+	}
+	scrapes = append(scrapes, timedScrape{at: time.Now(), text: second})
+
+	checkAlerts(t, scrapes)
+}
+
+// runManager starts the manager binary as the rendered Deployment would run it: its arguments, its
+// ServiceAccount's identity, its environment (POD_UID from the Pod's UID). It waits until the
+// manager leads and its readiness probe passes, as the kubelet would ask it.
+func runManager(t *testing.T, ctx context.Context, c *testCluster, dep *unstructured.Unstructured) *devcluster.Process {
+	t.Helper()
 	args := managerArgs(t, dep)
 	sa, _, _ := unstructured.NestedString(dep.Object, "spec", "template", "spec", "serviceAccountName")
-	saCfg, err := c.ServiceAccountConfig(namespace, sa)
+	saCfg, err := c.ServiceAccountConfig(dep.GetNamespace(), sa)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,57 +321,7 @@ func TestInstallClusterWide(t *testing.T) {
 		return nil
 	})
 
-	key := connect(t, ctx, c, sbxSrv.URL, "http://"+callbackAddr+"/callback")
-
-	// The ServiceMonitor's view: verified TLS with the CA and server name it names, and the bearer
-	// token of the scraper ServiceAccount the chart binds to metrics-reader.
-	var sm *unstructured.Unstructured
-	for _, o := range objectsOfKind(objs, "ServiceMonitor") {
-		sm = o
-	}
-	eps, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
-	serverName, _, _ := unstructured.NestedString(eps[0].(map[string]any), "tlsConfig", "serverName")
-	scraper := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: caPool, ServerName: serverName, MinVersion: tls.VersionTLS12}}}
-	metricsURL := "https://127.0.0.1:" + containerPort(t, dep, "metrics") + "/metrics"
-	scraperToken := token(t, c, namespace, release+"-metrics-scraper")
-
-	if code, _ := scrape(t, scraper, metricsURL, ""); code != http.StatusUnauthorized {
-		t.Errorf("a scrape without a token got HTTP %d, want 401", code)
-	}
-	if _, err := c.kube.CoreV1().ServiceAccounts(namespace).Create(ctx,
-		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "nosy"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if code, _ := scrape(t, scraper, metricsURL, token(t, c, namespace, "nosy")); code != http.StatusForbidden {
-		t.Errorf("a scrape by a ServiceAccount not bound to metrics-reader got HTTP %d, want 403", code)
-	}
-	code, first := scrape(t, scraper, metricsURL, scraperToken)
-	if code != http.StatusOK {
-		t.Fatalf("the scraper got HTTP %d: %s", code, first)
-	}
-	scrapes := []timedScrape{{at: time.Now(), text: first}}
-
-	// A request to the callback without parameters (counted as a 400) and a chain finX ends.
-	if resp, err := http.Get("http://" + callbackAddr + "/callback"); err == nil {
-		resp.Body.Close()
-	}
-	if n := sbx.RevokeUser("alice@example.com"); n == 0 {
-		t.Fatal("the sandbox revoked no token of alice@example.com")
-	}
-	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:"revoked"}}}`, v1.AnnotationRefresh)
-	b := &v1.BankConnection{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
-	if err := c.admin.Patch(ctx, b, client.RawPatch("application/merge-patch+json", patch)); err != nil {
-		t.Fatal(err)
-	}
-	waitPhase(t, c, key, v1.PhaseReauthorizationRequired)
-	code, second := scrape(t, scraper, metricsURL, scraperToken)
-	if code != http.StatusOK {
-		t.Fatalf("the scraper got HTTP %d", code)
-	}
-	scrapes = append(scrapes, timedScrape{at: time.Now(), text: second})
-
-	checkAlerts(t, scrapes)
+	return mgr
 }
 
 func tailLines(s string, n int) string {
@@ -331,14 +347,16 @@ func eventually(t *testing.T, timeout time.Duration, f func() error) {
 	}
 }
 
-// connect creates a FinXClient for the sandbox and a BankConnection in tenant-a, completes the
+// connect creates a FinXClient for the sandbox and a BankConnection in namespace ns, completes the
 // widget as a user would and waits for Connected.
-func connect(t *testing.T, ctx context.Context, c *testCluster, finxURL, redirectURI string) client.ObjectKey {
+func connect(t *testing.T, ctx context.Context, c *testCluster, ns, finxURL, redirectURI string) client.ObjectKey {
 	t.Helper()
-	const ns = "tenant-a"
-	objs := []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "finx-credentials"},
+	var objs []client.Object
+	if err := c.admin.Get(ctx, client.ObjectKey{Name: ns}, &corev1.Namespace{}); err != nil {
+		objs = append(objs, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	}
+	objs = append(objs,
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "finx-credentials"}, Type: v1.SecretTypeClientCredentials,
 			StringData: map[string]string{"client_id": sandbox.DefaultClientID, "client_secret": sandbox.DefaultClientSecret}},
 		&v1.FinXClient{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "finx"},
 			Spec: v1.FinXClientSpec{BaseURL: finxURL, CredentialsSecretRef: v1.CredentialsSecretReference{Name: "finx-credentials"},
@@ -346,7 +364,7 @@ func connect(t *testing.T, ctx context.Context, c *testCluster, finxURL, redirec
 				RefreshTokenLifetime: &metav1.Duration{Duration: 100 * time.Hour}}},
 		&v1.BankConnection{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "alice"},
 			Spec: v1.BankConnectionSpec{ClientRef: v1.ClientReference{Name: "finx"}, UserID: "alice@example.com", RedirectURI: redirectURI}},
-	}
+	)
 	for _, o := range objs {
 		if err := c.admin.Create(ctx, o); err != nil {
 			t.Fatal(err)
@@ -463,7 +481,8 @@ func writeServingCert(t *testing.T, dnsName string) (string, *x509.CertPool) {
 	return dir, pool
 }
 
-// Namespaced mode: the manager's ServiceAccount may act in the listed namespaces only.
+// Namespaced mode: the manager's ServiceAccount may act in the listed namespaces only, and the
+// manager started as the Deployment says connects a user there.
 func TestInstallNamespaced(t *testing.T) {
 	c := startCluster(t)
 	ctx := context.Background()
@@ -489,7 +508,17 @@ func TestInstallNamespaced(t *testing.T) {
 		}
 	}
 
-	dep := c.install(t, ns, render(t, ns, "watchNamespaces={tenant-x}"))
+	sbx := sandbox.New(sandbox.Config{})
+	sbxSrv := httptest.NewServer(sbx.Handler())
+	defer sbxSrv.Close()
+	callbackAddr := freeAddr(t)
+	dep := c.install(t, ns, render(t, ns, "watchNamespaces={tenant-x}",
+		"manager.metricsBindAddress="+freeAddr(t), "manager.healthProbeBindAddress="+freeAddr(t),
+		"manager.callbackBindAddress="+callbackAddr, "manager.leaderElectionNamespace="+ns,
+		"allowedFinXBaseURLs={"+sbxSrv.URL+"}"))
+	if args := managerArgs(t, dep); !slices.Contains(args, "--watch-namespaces=tenant-x") {
+		t.Fatalf("namespaced mode without --watch-namespaces: %v", args)
+	}
 	sa, _, _ := unstructured.NestedString(dep.Object, "spec", "template", "spec", "serviceAccountName")
 	user := "system:serviceaccount:" + ns + ":" + sa
 
@@ -499,7 +528,7 @@ func TestInstallNamespaced(t *testing.T) {
 	}{
 		{"tenant-x", "", "secrets", "", "list", true},
 		{"tenant-x", "", "secrets", "", "create", true},
-		{"tenant-x", v1.GroupVersion.Group, "bankconnections", "status", "update", true},
+		{"tenant-x", v1.GroupVersion.Group, "bankconnections", "status", "patch", true},
 		{"tenant-x", v1.GroupVersion.Group, "finxclients", "", "watch", true},
 		{"tenant-y", "", "secrets", "", "list", false},
 		{"tenant-y", v1.GroupVersion.Group, "bankconnections", "", "list", false},
@@ -522,4 +551,11 @@ func TestInstallNamespaced(t *testing.T) {
 			t.Errorf("%s %s %s/%s in %q: allowed=%v, want %v", user, tc.verb, tc.resource, tc.sub, tc.ns, sar.Status.Allowed, tc.allowed)
 		}
 	}
+
+	// With exactly these rights and the Deployment's arguments, the manager takes a connection in
+	// its namespace to Connected: a permission the chart misses fails here.
+	mctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	runManager(t, mctx, c, dep)
+	connect(t, mctx, c, "tenant-x", sbxSrv.URL, "http://"+callbackAddr+"/callback")
 }

@@ -80,14 +80,25 @@ func roles(t *testing.T, objs []*unstructured.Unstructured) map[string][]string 
 	return out
 }
 
-// The chart and config/default grant the same permissions under the same role names, and run the
-// manager with the same arguments.
+// The chart grants the same permissions under the same role names, and runs the manager with the
+// same arguments, as config/default (cluster-wide) and config/namespaced (its sample namespace).
 func TestChartMatchesKustomize(t *testing.T) {
-	kustomized, err := devcluster.RenderKustomization(repoRoot + "/config/default")
-	if err != nil {
-		t.Fatal(err)
+	for dir, set := range map[string][]string{
+		"default":    nil,
+		"namespaced": {"watchNamespaces={banking}"},
+	} {
+		t.Run(dir, func(t *testing.T) {
+			kustomized, err := devcluster.RenderKustomization(filepath.Join(repoRoot, "config", dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			compareInstalls(t, kustomized, render(t, namespace, set...))
+		})
 	}
-	charted := render(t, namespace)
+}
+
+func compareInstalls(t *testing.T, kustomized, charted []*unstructured.Unstructured) {
+	t.Helper()
 
 	want, got := roles(t, kustomized), roles(t, charted)
 	for name, rules := range want {

@@ -51,9 +51,29 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- last $parts }}
 {{- end }}
 
-{{/* The manager's rules, shared by the cluster-wide and the namespaced mode. Keep them equal to
-config/rbac/role.yaml (generated from the controllers' RBAC markers): a test compares them. */}}
-{{- define "finx-operator.managerClusterScopedRules" -}}
+{{/* The manager's rules: equal to config/rbac/role.yaml (generated from the controllers' RBAC
+markers); a test compares them. Bound cluster-wide, or per watched namespace. */}}
+{{- define "finx-operator.managerRules" -}}
+- apiGroups: [""]
+  resources: [namespaces]
+  verbs: [get, list, watch]
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [create, delete, get, list, update, watch]
+- apiGroups: ["", events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+- apiGroups: [banking.finx-operator.io]
+  resources: [bankconnections, clusterfinxclients, finxclients]
+  verbs: [get, list, watch]
+- apiGroups: [banking.finx-operator.io]
+  resources: [bankconnections/status, clusterfinxclients/status, finxclients/status]
+  verbs: [patch]
+{{- end }}
+
+{{/* What the manager needs cluster-wide in namespaced mode: cluster-scoped objects only, no Secret
+(as config/namespaced/operator/cluster_scope_role.yaml). */}}
+{{- define "finx-operator.clusterScopeRules" -}}
 - apiGroups: [""]
   resources: [namespaces]
   verbs: [get, list, watch]
@@ -62,23 +82,5 @@ config/rbac/role.yaml (generated from the controllers' RBAC markers): a test com
   verbs: [get, list, watch]
 - apiGroups: [banking.finx-operator.io]
   resources: [clusterfinxclients/status]
-  verbs: [get, patch, update]
-{{- end }}
-
-{{- define "finx-operator.managerNamespacedRules" -}}
-- apiGroups: [""]
-  resources: [secrets]
-  verbs: [create, delete, get, list, patch, update, watch]
-- apiGroups: ["", events.k8s.io]
-  resources: [events]
-  verbs: [create, patch]
-- apiGroups: [banking.finx-operator.io]
-  resources: [bankconnections, finxclients]
-  verbs: [get, list, watch]
-- apiGroups: [banking.finx-operator.io]
-  resources: [bankconnections/finalizers]
-  verbs: [update]
-- apiGroups: [banking.finx-operator.io]
-  resources: [bankconnections/status, finxclients/status]
-  verbs: [get, patch, update]
+  verbs: [patch]
 {{- end }}
