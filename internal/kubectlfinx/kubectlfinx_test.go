@@ -154,7 +154,8 @@ func seed(ctx context.Context) error {
 		status   v1.BankConnectionStatus
 	}{
 		{"bank-a", "alice", map[string]string{"team": "retail"}, v1.BankConnectionStatus{
-			Phase: v1.PhaseConnected,
+			Phase:      v1.PhaseConnected,
+			FinXUserID: "3f2a-uid/alice@example.com",
 			Conditions: []metav1.Condition{
 				cond(v1.ConditionReady, metav1.ConditionTrue, v1.ReasonConnected),
 				cond(v1.ConditionTokensValid, metav1.ConditionTrue, v1.ReasonTokensValid),
@@ -213,6 +214,7 @@ func TestStatus(t *testing.T) {
 		"Phase:", "Connected",
 		"Ready:", "True (Connected)",
 		"Client:", "FinXClient/finx",
+		"finX user:", "3f2a-uid/alice@example.com",
 		"Next refresh:", "(in 30m)",
 		"expires " + now.Add(3*24*time.Hour+time.Hour).Format(time.RFC3339) + " (in 3d); 7 rotations; Secret alice-finx-refresh",
 		"Refresh FinXUnavailable: finX answered 503 (2m ago); next attempt in 1m; 2 failed attempts in a row",

@@ -82,6 +82,9 @@ func writeStatus(w io.Writer, now time.Time, b *v1.BankConnection, events []core
 	line("Namespace", "%s", b.Namespace)
 	line("Client", "%s/%s", kind, b.Spec.ClientRef.Name)
 	line("User", "%s", b.Spec.UserID)
+	if b.Status.FinXUserID != "" {
+		line("finX user", "%s", b.Status.FinXUserID)
+	}
 	phase := string(b.Status.Phase)
 	if phase == "" {
 		phase = "(not reconciled yet)"
