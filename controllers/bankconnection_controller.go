@@ -23,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
@@ -93,7 +94,8 @@ func (r *BankConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !conn.DeletionTimestamp.IsZero() {
-		// Owner references remove the Secrets; no finX call is made for a connection being deleted.
+		// Owner references remove the Secrets (a retained private Secret has none, so it stays); no
+		// finX call is made for a connection being deleted.
 		r.Spends.Forget(conn.UID)
 		return ctrl.Result{}, nil
 	}
@@ -182,6 +184,9 @@ func (r *BankConnectionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// The callback writes the private Secret; a deleted access-token Secret must be refilled.
 		// The operator's own writes (journal, commits) trigger nothing.
 		Owns(&corev1.Secret{}, builder.WithPredicates(secretEventsThatMatter())).
+		// A retained private Secret has no owner reference; its connection label names its connection.
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(retainedSecretConnection),
+			builder.WithPredicates(secretEventsThatMatter(), predicate.NewPredicateFuncs(isRetained))).
 		Watches(&v1.FinXClient{}, handler.EnqueueRequestsFromMapFunc(r.connectionsUsing(v1.ClientKindFinXClient))).
 		Watches(&v1.ClusterFinXClient{}, handler.EnqueueRequestsFromMapFunc(r.connectionsUsing(v1.ClientKindClusterFinXClient))).
 		WithOptions(controller.Options{
@@ -228,6 +233,19 @@ func secretEventsThatMatter() predicate.Funcs {
 			return oldOK && curOK && (tokenstore.CallbackChanged(old, cur) || tokenstore.ChainTouched(old, cur))
 		},
 	}
+}
+
+func isRetained(o client.Object) bool {
+	return o.GetAnnotations()[tokenstore.AnnotationRetainedFor] != "" && metav1.GetControllerOf(o) == nil
+}
+
+// retainedSecretConnection maps a retained private Secret to the connection of its label.
+func retainedSecretConnection(_ context.Context, o client.Object) []reconcile.Request {
+	name := o.GetLabels()[tokenstore.LabelConnection]
+	if name == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
 }
 
 func relinkRequested(c *v1.BankConnection) bool {
