@@ -101,7 +101,9 @@ var _ = Describe("Deletion policy", func() {
 		Expect(got.Status.Link).To(BeNil())
 		Expect(sbx.Stats().Endpoints[sandbox.EndpointOngoingAccess].Calls).To(Equal(links), "no new widget link")
 		Expect(privateSecret(t.ns, "mia").Annotations).To(HaveKeyWithValue(tokenstore.AnnotationRetainedFor, string(got.UID)))
-		Eventually(func() []eventsv1.Event { return eventsFor(again, corev1.EventTypeNormal, v1.ReasonRetainedChainAdopted) }).ShouldNot(BeEmpty())
+		Eventually(func() []eventsv1.Event {
+			return eventsFor(again, corev1.EventTypeNormal, v1.ReasonRetainedChainAdopted)
+		}).ShouldNot(BeEmpty())
 		readHealth(again, v1.PhaseConnected, status.CurrentStatus, "Healthy", status.CurrentStatus)
 
 		// The adopted chain works: it was proved by a refresh on adoption, and refreshes on demand.
