@@ -31,11 +31,11 @@ import (
 // authentication: only enable them where nobody else can reach the sandbox.
 func (s *Server) controlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("/_sandbox/faults", s.handleFaults)
-	mux.HandleFunc("/_sandbox/users/{user_id}/revoke", s.handleRevoke)
+	mux.HandleFunc("/_sandbox/users/{user_id}/revoke", userAction("revoked", s.RevokeUser))
 	mux.HandleFunc("/_sandbox/flows/{flow_id}/complete", s.handleComplete)
 	mux.HandleFunc("/_sandbox/stats", s.handleStats)
 	mux.HandleFunc("/_sandbox/users/{user_id}/sync-failure", s.handleSyncFailure)
-	mux.HandleFunc("/_sandbox/users/{user_id}/expire-consent", s.handleExpireConsent)
+	mux.HandleFunc("/_sandbox/users/{user_id}/expire-consent", userAction("banks", s.ExpireConsent))
 	mux.HandleFunc("/_sandbox/users/{user_id}/consents", s.handleConsents)
 }
 
@@ -69,14 +69,6 @@ func (s *Server) handleSyncFailure(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeError(w, errMethod("POST, DELETE"))
 	}
-}
-
-func (s *Server) handleExpireConsent(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		writeError(w, errMethod(http.MethodPost))
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]int{"banks": s.ExpireConsent(r.PathValue("user_id"))})
 }
 
 func (s *Server) handleConsents(w http.ResponseWriter, r *http.Request) {
@@ -190,12 +182,15 @@ func parseControlDuration(raw json.RawMessage) (time.Duration, bool) {
 	return time.Duration(ms) * time.Millisecond, true
 }
 
-func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		writeError(w, errMethod(http.MethodPost))
-		return
+// userAction serves a POST that acts on one user and answers {key: the count fn returns}.
+func userAction(key string, fn func(userID string) int) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			writeError(w, errMethod(http.MethodPost))
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]int{key: fn(r.PathValue("user_id"))})
 	}
-	writeJSON(w, http.StatusOK, map[string]int{"revoked": s.RevokeUser(r.PathValue("user_id"))})
 }
 
 func (s *Server) handleComplete(w http.ResponseWriter, r *http.Request) {
