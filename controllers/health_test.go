@@ -27,6 +27,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -152,6 +153,49 @@ var _ = Describe("Health as kstatus, Argo CD and Flux read it", func() {
 		k := t.connection("kate")
 		h = readHealth(k, v1.PhasePending, status.FailedStatus, "Degraded", status.FailedStatus)
 		Expect(h.stalled).To(Equal(v1.ReasonSecretConflict))
+	})
+
+	It("reads wrong client credentials as Failed and a client without credentials as Failed, until fixed", func() {
+		Expect(k8sClient.Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: "wrong-credentials"},
+			StringData: map[string]string{"client_id": sandbox.DefaultClientID, "client_secret": "not-the-secret"},
+		})).To(Succeed())
+		for name, secret := range map[string]string{"wrong": "wrong-credentials", "missing": "no-such-secret"} {
+			Expect(k8sClient.Create(ctx, &v1.FinXClient{
+				ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: name},
+				Spec: v1.FinXClientSpec{
+					BaseURL:              sandboxURL,
+					CredentialsSecretRef: v1.CredentialsSecretReference{Name: secret},
+					RefreshTokenLifetime: &metav1.Duration{Duration: refreshLifetime},
+				},
+			})).To(Succeed())
+		}
+		missing := t.connection("mona", func(c *v1.BankConnection) { c.Spec.ClientRef.Name = "missing" })
+		h := readHealth(missing, v1.PhasePending, status.FailedStatus, "Degraded", status.FailedStatus)
+		Expect(h.stalled).To(Equal(v1.ReasonClientNotReady))
+
+		wrong := t.connection("otto", func(c *v1.BankConnection) { c.Spec.ClientRef.Name = "wrong" })
+		h = readHealth(wrong, v1.PhasePending, status.FailedStatus, "Degraded", status.FailedStatus)
+		Expect(h.stalled).To(Equal(v1.ReasonClientAuthFailed))
+		// The operator keeps retrying with backoff; the right secret clears the stall by itself.
+		Eventually(func() error {
+			s := &corev1.Secret{}
+			Expect(k8sClient.Get(ctx, types.NamespacedName{Namespace: t.ns, Name: "wrong-credentials"}, s)).To(Succeed())
+			s.Data["client_secret"] = []byte(sandbox.DefaultClientSecret)
+			return k8sClient.Update(ctx, s)
+		}).Should(Succeed())
+		h = readHealth(wrong, v1.PhaseAwaitingAuthorization, status.InProgressStatus, "Suspended", status.CurrentStatus)
+		Expect(h.stalled).To(BeEmpty())
+	})
+
+	It("reads a finX outage as in progress while the operator retries", func() {
+		DeferCleanup(sbx.ClearFaults)
+		sbx.InjectFault(sandbox.Fault{Endpoint: sandbox.EndpointOngoingAccess, Status: http.StatusServiceUnavailable})
+		c := t.connection("pia")
+		h := readHealth(c, v1.PhasePending, status.InProgressStatus, "Progressing", status.InProgressStatus)
+		Expect(h.reconciling).To(Equal(v1.ReasonFinXUnavailable))
+		sbx.ClearFaults()
+		readHealth(c, v1.PhaseAwaitingAuthorization, status.InProgressStatus, "Suspended", status.CurrentStatus)
 	})
 
 	It("reads a link request finX refuses as Failed, and recovers when finX accepts it again", func() {
