@@ -128,6 +128,27 @@ var _ = Describe("Deletion policy", func() {
 		}).Should(Succeed())
 	})
 
+	It("retains the Secret of a live connection switched from Delete to Retain, chain and all", func() {
+		c := t.connection("nina", func(c *v1.BankConnection) { c.Spec.AccessToken.Mode = v1.AccessTokenModeDisabled })
+		got := authorize(c)
+		Expect(privateSecret(t.ns, "nina").OwnerReferences).To(ConsistOf(HaveField("UID", got.UID)))
+		chain := readTokens(c).refresh
+		Eventually(func() error {
+			b := get(c)
+			b.Spec.SecretsDeletionPolicy = v1.DeletionPolicyRetain
+			return k8sClient.Update(ctx, b)
+		}).Should(Succeed())
+		Eventually(func(g Gomega) {
+			s := privateSecret(t.ns, "nina")
+			g.Expect(s.OwnerReferences).To(BeEmpty())
+			g.Expect(s.Annotations).To(HaveKeyWithValue(tokenstore.AnnotationRetainedFor, string(got.UID)))
+		}).Should(Succeed())
+		Expect(readTokens(c).refresh == chain).To(BeTrue(), "the policy change does not touch the chain")
+		annotate(c, v1.AnnotationRefresh, "while-retained")
+		Eventually(func() bool { return readTokens(c).refresh == chain }).WithTimeout(10 * time.Second).Should(BeFalse())
+		Expect(get(c).Status.Phase).To(Equal(v1.PhaseConnected))
+	})
+
 	It("sees callbacks and a vanished token on a retained Secret, which has no owner reference to watch by", func() {
 		c := t.connection("noah", retain)
 		authorize(c) // the callback hand-off reached the reconciler through the Secret watch
