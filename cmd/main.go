@@ -22,11 +22,13 @@ import (
 	"crypto/tls"
 	"flag"
 	"os"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -36,6 +38,8 @@ import (
 
 	bankingv1alpha1 "github.com/finx-operator/finx-operator/api/v1alpha1"
 	"github.com/finx-operator/finx-operator/controllers"
+	"github.com/finx-operator/finx-operator/internal/finx"
+	"github.com/finx-operator/finx-operator/internal/logsafe"
 	"github.com/finx-operator/finx-operator/internal/spend"
 	"github.com/finx-operator/finx-operator/internal/version"
 )
@@ -59,6 +63,8 @@ type options struct {
 	spendTimeout     time.Duration
 	instanceID       string
 	maxConcurrent    int
+	allowedBaseURLs  []string
+	watchNamespaces  []string
 	zap              zap.Options
 }
 
@@ -88,19 +94,55 @@ func parseFlags() options {
 			"manager replays its own interrupted spend at once, inside finX's reuse grace.")
 	flag.IntVar(&o.maxConcurrent, "max-concurrent-reconciles", 4,
 		"How many BankConnections are reconciled in parallel (one object is never reconciled twice at once).")
+	flag.Func("allowed-finx-base-urls",
+		"Comma-separated finX base URLs that FinXClients and ClusterFinXClients may use (default "+
+			strings.Join(finx.DefaultAllowedBaseURLs, ",")+", finX's documented sandbox; add your production host). "+
+			"A client with any other baseURL is refused and nothing is sent to it. Matched exactly on scheme, host, port and path.",
+		func(v string) error { o.allowedBaseURLs = splitList(v); return nil })
+	flag.Func("watch-namespaces",
+		"Comma-separated namespaces to manage; empty (the default) manages every namespace. With a list, the "+
+			"manager caches and acts on those namespaces only, and needs Secret access in them only (config/namespaced).",
+		func(v string) error { o.watchNamespaces = splitList(v); return nil })
 	o.zap = zap.Options{Development: false}
 	o.zap.BindFlags(flag.CommandLine)
+	// klog's verbosity, for client-go's own logging. Whatever it and --zap-log-level say, nothing
+	// above verbosity 7 is logged: client-go logs Secret bodies from 8 (internal/logsafe).
+	klogFlags := flag.NewFlagSet("klog", flag.ExitOnError)
+	klog.InitFlags(klogFlags)
+	flag.CommandLine.Var(klogFlags.Lookup("v").Value, "v",
+		"klog verbosity of client-go; values above 7 are treated as 7 (client-go would log Secret contents).")
 	flag.Parse()
+	if o.allowedBaseURLs == nil {
+		o.allowedBaseURLs = finx.DefaultAllowedBaseURLs
+	}
 	return o
+}
+
+func splitList(v string) []string {
+	out := []string{}
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func main() {
 	o := parseFlags()
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
+	logger := logsafe.Wrap(zap.New(zap.UseFlagOptions(&o.zap)))
+	ctrl.SetLogger(logger)
+	// client-go logs through klog; contextual, so that its verbosity checks reach the capped logger.
+	klog.SetLoggerWithOptions(logger, klog.ContextualLogger(true))
 	log := ctrl.Log.WithName("setup")
-	log.Info("starting finx-operator", "version", version.Version)
+	log.Info("starting finx-operator", "version", version.Version,
+		"allowedFinXBaseURLs", o.allowedBaseURLs, "watchNamespaces", o.watchNamespaces)
+	if _, err := finx.ParseAllowlist(o.allowedBaseURLs); err != nil {
+		log.Error(err, "invalid --allowed-finx-base-urls")
+		os.Exit(1)
+	}
 
-	cfg := ctrl.GetConfigOrDie()
+	cfg := logsafe.Harden(ctrl.GetConfigOrDie(), logger.WithName("api-warnings"))
 	mo := managerOptions(o)
 	if o.leaderElect && o.instanceID != "" {
 		lock, err := leaderLock(cfg, o.leaderElectionNS, o.instanceID)
@@ -120,6 +162,7 @@ func main() {
 		MaxConcurrentReconciles: o.maxConcurrent,
 		SpendTimeout:            o.spendTimeout,
 		InstanceID:              o.instanceID,
+		AllowedFinXBaseURLs:     o.allowedBaseURLs,
 	}); err != nil {
 		log.Error(err, "unable to set up controllers")
 		os.Exit(1)
@@ -155,7 +198,7 @@ func managerOptions(o options) ctrl.Options {
 	}
 	return ctrl.Options{
 		Scheme:                  scheme,
-		Cache:                   controllers.CacheOptions(),
+		Cache:                   controllers.CacheOptions(o.watchNamespaces),
 		Metrics:                 metrics,
 		HealthProbeBindAddress:  o.probeAddr,
 		LeaderElection:          o.leaderElect,

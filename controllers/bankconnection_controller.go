@@ -23,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -144,8 +145,14 @@ func (r *BankConnectionReconciler) runSteps(ctx context.Context, st *reconcileSt
 	if refreshRequested(st.conn) && st.private != nil && st.private.HasRefreshToken() && !st.chainUsable() {
 		return r.recoverChain(ctx, st)
 	}
+	if err := r.markLegacyEnd(ctx, st); err != nil {
+		return err
+	}
 	if st.chainUsable() {
 		return r.maintainTokens(ctx, st)
+	}
+	if st.chainEnded() {
+		return r.reportEnded(ctx, st)
 	}
 	if st.chainVanished() {
 		return r.chainMissing(ctx, st)
@@ -187,8 +194,10 @@ func (r *BankConnectionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// A retained private Secret has no owner reference; its connection label names its connection.
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(retainedSecretConnection),
 			builder.WithPredicates(secretEventsThatMatter(), predicate.NewPredicateFuncs(isRetained))).
-		Watches(&v1.FinXClient{}, handler.EnqueueRequestsFromMapFunc(r.connectionsUsing(v1.ClientKindFinXClient))).
-		Watches(&v1.ClusterFinXClient{}, handler.EnqueueRequestsFromMapFunc(r.connectionsUsing(v1.ClientKindClusterFinXClient))).
+		Watches(&v1.FinXClient{}, handler.EnqueueRequestsFromMapFunc(r.connectionsUsing(v1.ClientKindFinXClient)),
+			builder.WithPredicates(clientChangesThatMatter())).
+		Watches(&v1.ClusterFinXClient{}, handler.EnqueueRequestsFromMapFunc(r.connectionsUsing(v1.ClientKindClusterFinXClient)),
+			builder.WithPredicates(clientChangesThatMatter())).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles),
 			// Retries of failed API writes start fast and stay frequent: a rotated token may be
@@ -246,6 +255,36 @@ func retainedSecretConnection(_ context.Context, o client.Object) []reconcile.Re
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
+}
+
+// clientChangesThatMatter lets through the client events its connections must act on: a client
+// created or deleted, its spec changed, or its readiness changed. A label or an annotation, or a
+// status rewritten with the same readiness, reconciles none of the (possibly thousands of)
+// connections that use it.
+func clientChangesThatMatter() predicate.Funcs {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			if e.ObjectOld.GetGeneration() != e.ObjectNew.GetGeneration() {
+				return true
+			}
+			return clientReadiness(e.ObjectOld) != clientReadiness(e.ObjectNew)
+		},
+	}
+}
+
+// clientReadiness is the Ready condition's status and reason.
+func clientReadiness(o client.Object) string {
+	var conds []metav1.Condition
+	switch c := o.(type) {
+	case *v1.FinXClient:
+		conds = c.Status.Conditions
+	case *v1.ClusterFinXClient:
+		conds = c.Status.Conditions
+	}
+	if r := meta.FindStatusCondition(conds, v1.ConditionReady); r != nil {
+		return string(r.Status) + "/" + r.Reason
+	}
+	return ""
 }
 
 func relinkRequested(c *v1.BankConnection) bool {

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,6 +34,7 @@ import (
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
 	"github.com/finx-operator/finx-operator/internal/finx"
+	"github.com/finx-operator/finx-operator/internal/tokenstore"
 )
 
 // FinXAPI is the part of the finX client the reconciler uses.
@@ -44,8 +46,10 @@ type FinXAPI interface {
 
 // resolvedClient is a usable finX client for one connection.
 type resolvedClient struct {
-	api             FinXAPI
-	userID          string // the finX user_id, derived as the client's userIDScope says
+	api FinXAPI
+	// userID is the finX user_id: the one in status.finxUserID, or for a connection that has none
+	// yet, derived as the client's userIDScope says (see connectionUserID).
+	userID          string
 	refreshLifetime time.Duration
 }
 
@@ -59,6 +63,9 @@ type ClientSource struct {
 	UserAgent  string
 	Observe    func(endpoint string, status int, d time.Duration)
 	HTTPClient *http.Client
+	// Allowlist holds the only base URLs a client may point at (--allowed-finx-base-urls). A client
+	// with any other baseURL is refused before its credentials are read; nil allows none.
+	Allowlist *finx.Allowlist
 
 	mu      sync.Mutex
 	clients map[string]cachedClient
@@ -84,7 +91,6 @@ func (s *ClientSource) Resolve(ctx context.Context, conn *v1.BankConnection) (*r
 	var (
 		spec   v1.FinXClientSpec
 		obj    client.Object
-		userID = conn.Spec.UserID
 		secret types.NamespacedName
 	)
 	switch ref.Kind {
@@ -99,9 +105,6 @@ func (s *ClientSource) Resolve(ctx context.Context, conn *v1.BankConnection) (*r
 		if err := s.checkNamespaceAllowed(ctx, cc, conn.Namespace); err != nil {
 			return nil, err
 		}
-		if cc.Spec.UserIDScope != v1.UserIDScopeCluster {
-			userID = scopedUserID(conn.Namespace, conn.Spec.UserID)
-		}
 		spec, obj = cc.Spec.FinXClientSpec, cc
 		secret = types.NamespacedName{Namespace: cc.Spec.CredentialsSecretRef.Namespace, Name: cc.Spec.CredentialsSecretRef.Name}
 	default:
@@ -114,6 +117,13 @@ func (s *ClientSource) Resolve(ctx context.Context, conn *v1.BankConnection) (*r
 		}
 		spec, obj = fc.Spec, fc
 		secret = types.NamespacedName{Namespace: fc.Namespace, Name: fc.Spec.CredentialsSecretRef.Name}
+	}
+	if !s.Allowlist.Allows(spec.BaseURL) {
+		return nil, notUsable(v1.ReasonBaseURLNotAllowed, "%s %q cannot be used: %s", ref.Kind, ref.Name, baseURLNotAllowed(s.Allowlist, spec.BaseURL))
+	}
+	userID, err := s.connectionUserID(ctx, conn, spec.UserIDScope)
+	if err != nil {
+		return nil, err
 	}
 	id, sec, rv, err := readCredentials(ctx, s.APIReader, secret, spec.CredentialsSecretRef)
 	var cp *clientProblemError
@@ -134,9 +144,51 @@ func (s *ClientSource) Resolve(ctx context.Context, conn *v1.BankConnection) (*r
 	return &resolvedClient{api: api, userID: userID, refreshLifetime: lifetime}, nil
 }
 
-// scopedUserID keeps tenants sharing a ClusterFinXClient apart: namespace names cannot contain "/",
-// so no userID in one namespace can produce another namespace's finX user.
-func scopedUserID(namespace, userID string) string { return namespace + "/" + userID }
+// baseURLNotAllowed explains a refused base URL. The URL is chosen by whoever may edit the client,
+// the allowlist by whoever runs the operator; a refused URL is never called, so no answer of its
+// can reach status.
+func baseURLNotAllowed(allow *finx.Allowlist, baseURL string) string {
+	return fmt.Sprintf("its baseURL %s is not on the operator's allowlist (--allowed-finx-base-urls: %s); the operator sends nothing there.", baseURL, allow)
+}
+
+// connectionUserID returns the finX user_id of conn. Once recorded in status.finxUserID it never
+// changes. A connection without one that has already started (a link or a chain, from before
+// status.finxUserID existed) keeps the user_id the old derivation gave it, so an upgrade moves no
+// live chain or pending link to another finX user. Only connections that start afresh use the
+// current derivation.
+func (s *ClientSource) connectionUserID(ctx context.Context, conn *v1.BankConnection, scope v1.UserIDScope) (string, error) {
+	if conn.Status.FinXUserID != "" {
+		return conn.Status.FinXUserID, nil
+	}
+	if conn.Status.Link != nil || conn.Status.RefreshToken != nil || conn.Status.AuthorizedAt != nil {
+		return legacyUserID(conn, scope), nil
+	}
+	if scope == v1.UserIDScopeCluster {
+		return conn.Spec.UserID, nil
+	}
+	ns := &corev1.Namespace{}
+	if err := s.Reader.Get(ctx, types.NamespacedName{Name: conn.Namespace}, ns); err != nil {
+		return "", err
+	}
+	return namespacedUserID(ns.UID, conn.Spec.UserID), nil
+}
+
+// namespacedUserID keeps tenants apart for good: a namespace UID is never reused (a re-created
+// namespace of the same name gets a new one) and contains no "/", so no userID in one namespace,
+// now or later, produces another namespace's finX user.
+func namespacedUserID(namespaceUID types.UID, userID string) string {
+	return string(namespaceUID) + "/" + userID
+}
+
+// legacyUserID is the derivation of releases before status.finxUserID: the namespace name as prefix
+// for a ClusterFinXClient with userIDScope Namespace, userID unchanged otherwise. Used only for
+// connections that started under it.
+func legacyUserID(conn *v1.BankConnection, scope v1.UserIDScope) string {
+	if conn.Spec.ClientRef.Kind == v1.ClientKindClusterFinXClient && scope != v1.UserIDScopeCluster {
+		return conn.Namespace + "/" + conn.Spec.UserID
+	}
+	return conn.Spec.UserID
+}
 
 func (s *ClientSource) checkNamespaceAllowed(ctx context.Context, cc *v1.ClusterFinXClient, namespace string) error {
 	sel := cc.Spec.NamespaceSelector
@@ -157,14 +209,29 @@ func (s *ClientSource) checkNamespaceAllowed(ctx context.Context, cc *v1.Cluster
 	return nil
 }
 
-// readCredentials returns the client id and secret from the credentials Secret.
+// readCredentials returns the client id and secret from the credentials Secret. Only a Secret made
+// for the purpose is used: its type says so, and it is none of the operator's own token Secrets. So
+// no field of a client can make the operator send a refresh token, a code or an unrelated Secret of
+// the namespace to finX (or anywhere) as credentials.
 func readCredentials(ctx context.Context, r client.Reader, key types.NamespacedName, ref v1.CredentialsSecretReference) (string, string, string, error) {
 	s := &corev1.Secret{}
 	if err := r.Get(ctx, key, s); err != nil {
 		if apierrors.IsNotFound(err) {
 			return "", "", "", notUsable(v1.ReasonCredentialsMissing, "The credentials Secret %s does not exist.", key)
 		}
+		if apierrors.IsForbidden(err) {
+			// A namespace-scoped install reads Secrets only where its role is bound.
+			return "", "", "", notUsable(v1.ReasonCredentialsForbidden,
+				"The operator may not read the credentials Secret %s: bind its role in namespace %s (config/namespaced).", key, key.Namespace)
+		}
 		return "", "", "", err
+	}
+	if isTokenSecret(s) {
+		return "", "", "", notUsable(v1.ReasonCredentialsWrongType, "The Secret %s holds a connection's tokens; it is never used as client credentials.", key)
+	}
+	if string(s.Type) != v1.SecretTypeClientCredentials {
+		return "", "", "", notUsable(v1.ReasonCredentialsWrongType,
+			"The Secret %s is of type %q; credentials Secrets must be of type %s.", key, s.Type, v1.SecretTypeClientCredentials)
 	}
 	idKey, secKey := ref.ClientIDKey, ref.ClientSecretKey
 	if idKey == "" {
@@ -180,6 +247,20 @@ func readCredentials(ctx context.Context, r client.Reader, key types.NamespacedN
 	return id, sec, s.ResourceVersion, nil
 }
 
+// isTokenSecret recognises the operator's own Secrets by every mark they carry, so that none of
+// them is ever used as credentials even if one of the marks were missing.
+func isTokenSecret(s *corev1.Secret) bool {
+	if s.Type == tokenstore.TypeRefreshToken || s.Type == tokenstore.TypeAccessToken || s.Labels[tokenstore.LabelManagedBy] == tokenstore.ManagedByValue {
+		return true
+	}
+	for _, o := range s.OwnerReferences {
+		if o.Kind == "BankConnection" && strings.HasPrefix(o.APIVersion, v1.GroupVersion.Group+"/") {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *ClientSource) clientFor(obj client.Object, spec v1.FinXClientSpec, id, secret, secretRV string) (FinXAPI, error) {
 	key := fmt.Sprintf("%T/%s/%s", obj, obj.GetNamespace(), obj.GetName())
 	fp := fmt.Sprintf("%s/%d/%s", obj.GetUID(), obj.GetGeneration(), secretRV)
@@ -191,6 +272,7 @@ func (s *ClientSource) clientFor(obj client.Object, spec v1.FinXClientSpec, id, 
 	cfg := finx.Config{
 		BaseURL: spec.BaseURL, ClientID: id, ClientSecret: secret,
 		UserAgent: s.UserAgent, Observe: s.Observe, HTTPClient: s.HTTPClient,
+		Allowlist: s.Allowlist,
 	}
 	if spec.Timeout != nil {
 		cfg.Timeout = spec.Timeout.Duration

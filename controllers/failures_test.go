@@ -25,7 +25,6 @@ import (
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
 	"github.com/finx-operator/finx-operator/internal/sandbox"
@@ -46,7 +45,7 @@ var _ = Describe("BankConnection failures", func() {
 		c := t.connection("judy", disabled)
 		authorize(c)
 		dead := readTokens(c).refresh
-		Expect(sbx.RevokeUser("judy@example.com")).To(BeNumerically(">", 0))
+		Expect(sbx.RevokeUser(get(c).Status.FinXUserID)).To(BeNumerically(">", 0))
 		annotate(c, v1.AnnotationRefresh, "after-revoke")
 
 		got := waitForPhase(c, v1.PhaseReauthorizationRequired, 20*time.Second)
@@ -172,35 +171,10 @@ var _ = Describe("BankConnection failures", func() {
 // blockTokenCommits installs a ValidatingAdmissionPolicy that refuses any Secret update in ns which
 // clears the refresh journal, i.e. the write that stores a rotated token. It returns the undo.
 func blockTokenCommits(ns string) func() {
-	name := "block-commits-" + ns
-	policy := &admissionv1.ValidatingAdmissionPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: admissionv1.ValidatingAdmissionPolicySpec{
-			FailurePolicy: ptr.To(admissionv1.Fail),
-			MatchConstraints: &admissionv1.MatchResources{ResourceRules: []admissionv1.NamedRuleWithOperations{{
-				RuleWithOperations: admissionv1.RuleWithOperations{
-					Operations: []admissionv1.OperationType{admissionv1.Update},
-					Rule:       admissionv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"secrets"}},
-				},
-			}}},
-			Validations: []admissionv1.Validation{{
-				Expression: `!(has(oldObject.metadata.annotations) && 'banking.finx-operator.io/in-flight' in oldObject.metadata.annotations) || (has(object.metadata.annotations) && 'banking.finx-operator.io/in-flight' in object.metadata.annotations)`,
-				Message:    "test: token commits are blocked",
-			}},
-		},
-	}
-	binding := &admissionv1.ValidatingAdmissionPolicyBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: admissionv1.ValidatingAdmissionPolicyBindingSpec{
-			PolicyName:        name,
-			ValidationActions: []admissionv1.ValidationAction{admissionv1.Deny},
-			MatchResources: &admissionv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
-				MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns},
-			}},
-		},
-	}
-	Expect(k8sClient.Create(ctx, policy)).To(Succeed())
-	Expect(k8sClient.Create(ctx, binding)).To(Succeed())
+	policy, binding := secretUpdatePolicy(ns, "block-commits-"+ns, admissionv1.Deny, admissionv1.Validation{
+		Expression: `!(has(oldObject.metadata.annotations) && 'banking.finx-operator.io/in-flight' in oldObject.metadata.annotations) || (has(object.metadata.annotations) && 'banking.finx-operator.io/in-flight' in object.metadata.annotations)`,
+		Message:    "test: token commits are blocked",
+	})
 	// Policies take a moment to be enforced: probe with a Secret of our own until it is.
 	probe := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{
 		Namespace: ns, Name: "commit-probe", Annotations: map[string]string{tokenstore.AnnotationInFlight: "probe"},

@@ -31,6 +31,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
+	"github.com/finx-operator/finx-operator/internal/finx"
 )
 
 // credentialsRecheck is how often a client's credentials Secret is read again. Credential Secrets
@@ -38,11 +39,14 @@ import (
 // looking; connections read the Secret afresh on every finX call anyway.
 const credentialsRecheck = 2 * time.Minute
 
-// FinXClientReconciler sets Ready on FinXClients and ClusterFinXClients from their credentials
-// Secret. A change of Ready re-triggers the connections that use the client (through their watch).
+// FinXClientReconciler sets Ready on FinXClients and ClusterFinXClients from their base URL (it must
+// be on the operator's allowlist) and their credentials Secret. A change of Ready re-triggers the
+// connections that use the client (through their watch).
 type FinXClientReconciler struct {
 	client.Client
 	APIReader client.Reader
+	// Allowlist holds the base URLs the operator may call (--allowed-finx-base-urls).
+	Allowlist *finx.Allowlist
 	// Cluster selects ClusterFinXClient instead of FinXClient.
 	Cluster bool
 }
@@ -75,7 +79,12 @@ func (r *FinXClientReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		Type: v1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1.ReasonCredentialsFound,
 		Message: "The credentials Secret " + secret.String() + " holds a client id and secret.", ObservedGeneration: obj.GetGeneration(),
 	}
-	_, _, _, err := readCredentials(ctx, r.APIReader, secret, spec.CredentialsSecretRef)
+	var err error
+	if r.Allowlist.Allows(spec.BaseURL) {
+		_, _, _, err = readCredentials(ctx, r.APIReader, secret, spec.CredentialsSecretRef)
+	} else {
+		err = notUsable(v1.ReasonBaseURLNotAllowed, "The client cannot be used: %s", baseURLNotAllowed(r.Allowlist, spec.BaseURL))
+	}
 	var cp *clientProblemError
 	switch {
 	case errors.As(err, &cp):

@@ -158,6 +158,7 @@ var _ = Describe("Health as kstatus, Argo CD and Flux read it", func() {
 	It("reads wrong client credentials as Failed and a client without credentials as Failed, until fixed", func() {
 		Expect(k8sClient.Create(ctx, &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: "wrong-credentials"},
+			Type:       v1.SecretTypeClientCredentials,
 			StringData: map[string]string{"client_id": sandbox.DefaultClientID, "client_secret": "not-the-secret"},
 		})).To(Succeed())
 		for name, secret := range map[string]string{"wrong": "wrong-credentials", "missing": "no-such-secret"} {

@@ -25,11 +25,13 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	admissionv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
@@ -44,17 +46,14 @@ type tenant struct {
 	client string
 }
 
-func newTenant(nsLabels map[string]string) tenant { return newTenantOn(sandboxURL, nsLabels) }
+func newTenant(nsLabels map[string]string) tenant { return newTenantVia(sandboxURL, nsLabels) }
 
-// newTenantOn is a tenant whose FinXClient points at the sandbox at baseURL.
-func newTenantOn(baseURL string, nsLabels map[string]string) tenant {
+// newTenantVia is newTenant with a FinXClient on baseURL (frontURL for specs that need a broken finX).
+func newTenantVia(baseURL string, nsLabels map[string]string) tenant {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "tenant-", Labels: nsLabels}}
 	Expect(k8sClient.Create(ctx, ns)).To(Succeed())
 	t := tenant{ns: ns.Name, client: "finx"}
-	Expect(k8sClient.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: "finx-credentials"},
-		StringData: map[string]string{"client_id": sandbox.DefaultClientID, "client_secret": sandbox.DefaultClientSecret},
-	})).To(Succeed())
+	Expect(k8sClient.Create(ctx, credentialsSecret(t.ns, "finx-credentials"))).To(Succeed())
 	Expect(k8sClient.Create(ctx, &v1.FinXClient{
 		ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: t.client},
 		Spec: v1.FinXClientSpec{
@@ -258,4 +257,46 @@ func eventsFor(c *v1.BankConnection, eventType, reason string) []eventsv1.Event 
 		}
 	}
 	return out
+}
+
+// secretUpdatePolicy creates a ValidatingAdmissionPolicy with one validation of Secret updates, and
+// a binding with action for namespace ns only. The API server enforces it a moment later.
+func secretUpdatePolicy(ns, name string, action admissionv1.ValidationAction, v admissionv1.Validation, when ...admissionv1.MatchCondition) (*admissionv1.ValidatingAdmissionPolicy, *admissionv1.ValidatingAdmissionPolicyBinding) {
+	GinkgoHelper()
+	policy := &admissionv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: admissionv1.ValidatingAdmissionPolicySpec{
+			FailurePolicy: ptr.To(admissionv1.Fail),
+			MatchConstraints: &admissionv1.MatchResources{ResourceRules: []admissionv1.NamedRuleWithOperations{{
+				RuleWithOperations: admissionv1.RuleWithOperations{
+					Operations: []admissionv1.OperationType{admissionv1.Update},
+					Rule:       admissionv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"secrets"}},
+				},
+			}}},
+			MatchConditions: when,
+			Validations:     []admissionv1.Validation{v},
+		},
+	}
+	binding := &admissionv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: admissionv1.ValidatingAdmissionPolicyBindingSpec{
+			PolicyName:        name,
+			ValidationActions: []admissionv1.ValidationAction{action},
+			MatchResources: &admissionv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
+				MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns},
+			}},
+		},
+	}
+	Expect(k8sClient.Create(ctx, policy)).To(Succeed())
+	Expect(k8sClient.Create(ctx, binding)).To(Succeed())
+	return policy, binding
+}
+
+// credentialsSecret is a credentials Secret (typed as such) with the sandbox's client.
+func credentialsSecret(ns, name string) *corev1.Secret {
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Type:       v1.SecretTypeClientCredentials,
+		StringData: map[string]string{"client_id": sandbox.DefaultClientID, "client_secret": sandbox.DefaultClientSecret},
+	}
 }

@@ -138,7 +138,7 @@ var _ = Describe("Token protocol", func() {
 		It("takes a re-authorisation whose status write failed from the Secret, and refreshes it", func() {
 			c := t.connection("reauth", disabled)
 			authorize(c)
-			Expect(sbx.RevokeUser("reauth@example.com")).To(BeNumerically(">", 0))
+			Expect(sbx.RevokeUser(get(c).Status.FinXUserID)).To(BeNumerically(">", 0))
 			annotate(c, v1.AnnotationRefresh, "after-revoke")
 			got := waitForPhase(c, v1.PhaseReauthorizationRequired, 20*time.Second)
 			Expect(got.Status.Link).NotTo(BeNil())
@@ -169,7 +169,7 @@ var _ = Describe("Token protocol", func() {
 	Context("against a finX with a 30s reuse grace", func() {
 		var t tenant
 		BeforeEach(func() {
-			t = newTenantOn(sandboxGraceURL, nil)
+			t = newTenantVia(sandboxGraceURL, nil)
 			DeferCleanup(sbxGrace.ClearFaults)
 		})
 
@@ -204,7 +204,7 @@ var _ = Describe("Token protocol", func() {
 				got.Status.FailedAttempts = 9
 				got.Status.LastError = &v1.LastError{
 					Operation: v1.OperationRefresh, Reason: v1.ReasonFinXUnavailable, Message: "an earlier run's failures",
-					Time: metav1.Now(), NextAttemptAt: &metav1.Time{Time: clk.Now().Add(10 * time.Minute)},
+					Time: metav1.NewTime(clk.Now().Add(-10 * time.Second)), NextAttemptAt: &metav1.Time{Time: clk.Now().Add(10 * time.Minute)},
 				}
 				return k8sClient.Status().Update(ctx, got)
 			}).Should(Succeed())

@@ -88,6 +88,7 @@ var stallReasons = map[string]bool{
 	v1.ReasonClientNotFound:          true,
 	v1.ReasonClientNotReady:          true,
 	v1.ReasonClientNotAllowed:        true,
+	v1.ReasonBaseURLNotAllowed:       true,
 	v1.ReasonSecretConflict:          true,
 	v1.ReasonFinXRejectedRequest:     true,
 	v1.ReasonClientAuthFailed:        true,

@@ -21,7 +21,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"strconv"
@@ -64,10 +63,11 @@ var _ = Describe("Token safety regressions", func() {
 	})
 
 	It("backs off while finX cannot be reached, keeps the journal, and finds the chain intact afterwards", func() {
+		t := newTenantVia(frontURL, nil)
 		c := t.connection("sam", disabled)
 		authorize(c)
 		before := readTokens(c).refresh
-		setBaseURL(t, "http://127.0.0.1:1")
+		front.use(unreachable())
 		annotate(c, v1.AnnotationRefresh, "unreachable")
 		Eventually(func() int32 { return get(c).Status.FailedAttempts }).WithTimeout(10 * time.Second).Should(BeNumerically(">=", 2))
 		time.Sleep(3 * time.Second)
@@ -76,7 +76,7 @@ var _ = Describe("Token safety regressions", func() {
 		Expect(get(c).Status.LastError.Operation).To(Equal(v1.OperationRefresh))
 		Expect(readTokens(c).private.Annotations).To(HaveKey("banking.finx-operator.io/in-flight"))
 
-		setBaseURL(t, sandboxURL)
+		front.pass()
 		Eventually(func() string { return readTokens(c).refresh }).WithTimeout(15 * time.Second).ShouldNot(Equal(before))
 		Expect(get(c).Status.Phase).To(Equal(v1.PhaseConnected), "finX never saw the calls, so nothing was lost")
 	})
@@ -147,7 +147,7 @@ var _ = Describe("Token safety regressions", func() {
 		// Another replica (a paused former leader, say) started a refresh just now.
 		Eventually(func() error {
 			s := readTokens(c).private
-			s.Annotations = map[string]string{"banking.finx-operator.io/in-flight": "refresh@" + time.Now().UTC().Format(time.RFC3339Nano) + "@other-replica-1234"}
+			s.Annotations = map[string]string{"banking.finx-operator.io/in-flight": "refresh@" + time.Now().UTC().Format(time.RFC3339Nano) + "@other-replica~1234"}
 			return k8sClient.Update(ctx, s)
 		}).Should(Succeed())
 		calls := tokenCalls()
@@ -180,15 +180,14 @@ var _ = Describe("Token safety regressions", func() {
 	})
 })
 
-func setBaseURL(t tenant, url string) {
-	Eventually(func() error {
-		fc := &v1.FinXClient{}
-		if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: t.ns, Name: t.client}, fc); err != nil {
-			return err
+// unreachable drops every connection before answering, as a host that cannot be reached would.
+func unreachable() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			_ = conn.Close()
 		}
-		fc.Spec.BaseURL = url
-		return k8sClient.Update(ctx, fc)
-	}).Should(Succeed())
+	})
 }
 
 var _ = Describe("A token response finX sent but the operator cannot fully read", func() {
@@ -221,11 +220,9 @@ var _ = Describe("A token response finX sent but the operator cannot fully read"
 			resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
 			return nil
 		}
-		srv := httptest.NewServer(proxy)
-		DeferCleanup(srv.Close)
+		front.use(proxy)
 
-		t := newTenant(nil)
-		setBaseURL(t, srv.URL)
+		t := newTenantVia(frontURL, nil)
 		c := t.connection("yara", func(c *v1.BankConnection) { c.Spec.AccessToken.Mode = v1.AccessTokenModeDisabled })
 		authorize(c)
 		spent := readTokens(c).refresh

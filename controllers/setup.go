@@ -30,6 +30,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/finx-operator/finx-operator/internal/callback"
+	"github.com/finx-operator/finx-operator/internal/finx"
 	"github.com/finx-operator/finx-operator/internal/metrics"
 	"github.com/finx-operator/finx-operator/internal/spend"
 	"github.com/finx-operator/finx-operator/internal/tokenstore"
@@ -60,17 +61,28 @@ type Options struct {
 	InstanceID string
 	// Clock is the reconciler's clock (the real one if nil). Tests step a fake one.
 	Clock clock.PassiveClock
+	// AllowedFinXBaseURLs are the only finX base URLs a FinXClient or ClusterFinXClient may use
+	// (--allowed-finx-base-urls). Nil means finx.DefaultAllowedBaseURLs; empty allows none.
+	AllowedFinXBaseURLs []string
 }
 
 // CacheOptions limits the manager's Secret cache to the Secrets the operator manages, so memory does
 // not grow with unrelated Secrets in the cluster. Other Secrets (client credentials) are read
-// directly from the API server.
-func CacheOptions() cache.Options {
-	return cache.Options{
+// directly from the API server. With watchNamespaces, every namespaced object is cached from those
+// namespaces only (--watch-namespaces): the operator then needs no cluster-wide access to them.
+func CacheOptions(watchNamespaces []string) cache.Options {
+	o := cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{tokenstore.LabelManagedBy: tokenstore.ManagedByValue})},
 		},
 	}
+	if len(watchNamespaces) > 0 {
+		o.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range watchNamespaces {
+			o.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	return o
 }
 
 // Setup registers every controller and the callback endpoint with the manager.
@@ -79,7 +91,16 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	if rec == nil {
 		rec = metrics.New(ctrlmetrics.Registry)
 	}
+	allowed := o.AllowedFinXBaseURLs
+	if allowed == nil {
+		allowed = finx.DefaultAllowedBaseURLs
+	}
+	allow, err := finx.ParseAllowlist(allowed)
+	if err != nil {
+		return err
+	}
 	clients := &ClientSource{
+		Allowlist:  allow,
 		Reader:     mgr.GetClient(),
 		APIReader:  mgr.GetAPIReader(),
 		UserAgent:  version.UserAgent(),
@@ -101,7 +122,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		return fmt.Errorf("setting up the BankConnection controller: %w", err)
 	}
 	for _, cluster := range []bool{false, true} {
-		r := &FinXClientReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Cluster: cluster}
+		r := &FinXClientReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Allowlist: allow, Cluster: cluster}
 		if err := r.SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("setting up the client controller: %w", err)
 		}

@@ -39,6 +39,10 @@ type reconcileState struct {
 	client  *resolvedClient     // nil until resolved, or when the client is unusable
 	private *tokenstore.Private // the operator-private Secret as read from the API server
 
+	// refreshRequest is the refresh annotation's value being acted on; it is recorded as handled
+	// once its spend is journaled.
+	refreshRequest string
+
 	suspended      bool
 	linkIssued     bool     // a new link was issued in this reconcile
 	blocked        *problem // the client or the private Secret cannot be used (Ready=False, no finX call)
@@ -99,6 +103,15 @@ func (s *reconcileState) chainExpired() bool {
 	}
 	exp := s.private.RefreshExpiresAt()
 	return !exp.IsZero() && !s.now.Before(exp)
+}
+
+// chainEnded reports a refresh token the private Secret marks as refused by finX.
+func (s *reconcileState) chainEnded() bool {
+	if s.private == nil || !s.private.HasRefreshToken() {
+		return false
+	}
+	_, _, ended := s.private.Ended()
+	return ended
 }
 
 // chainVanished reports a connection whose status records a chain while the private Secret holds no

@@ -50,6 +50,13 @@ func (r *BankConnectionReconciler) handleCallback(ctx context.Context, st *recon
 	}
 	switch cb.Result {
 	case tokenstore.CallbackSuccess:
+		if j := st.private.InFlight(); j != nil && j.Operation == string(spend.Refresh) && st.chainUsable() {
+			// A refresh of the live chain whose outcome is unknown is settled first: the exchange's
+			// journal would overwrite its record, and a lost rotation would then read as a plain
+			// rejection. The code waits; it stays exchangeable for minutes.
+			st.requeue(st.now.Add(time.Second))
+			return false, nil
+		}
 		return true, r.exchangeCode(ctx, st, cb)
 	case tokenstore.CallbackCancelled:
 		return true, r.flowEnded(ctx, st, v1.ReasonCancelled, corev1.EventTypeNormal, "The user cancelled the finX widget.")
@@ -66,7 +73,7 @@ func (r *BankConnectionReconciler) exchangeCode(ctx context.Context, st *reconci
 	}
 	unknown := st.private.InFlight()
 	replay := unknown != nil && unknown.Operation == string(spend.Exchange)
-	if le := st.conn.Status.LastError; !(replay && le != nil && le.NextAttemptAt != nil && spend.ReplayNow(unknown, le.NextAttemptAt.Time, st.now)) &&
+	if le := st.conn.Status.LastError; !(replay && le != nil && le.NextAttemptAt != nil && spend.ReplayNow(unknown, le.Time.Time, le.NextAttemptAt.Time, st.now)) &&
 		st.waitingForRetry(v1.OperationExchangeCode) {
 		return nil
 	}
@@ -107,7 +114,7 @@ func (r *BankConnectionReconciler) exchangeFailed(ctx context.Context, st *recon
 			return e
 		}
 	} else if at, ok := spend.ReplayAt(st.private.InFlight(), st.now); ok {
-		retry = at
+		retry = maxTime(at, st.now.Add(finx.RetryAfter(err)))
 	}
 	if retry.IsZero() {
 		retry = r.Backoff.retryAt(st.now, st.attemptsFor(v1.OperationExchangeCode), finx.RetryAfter(err), cb.ReceivedAt.Add(codeRetryWindow))

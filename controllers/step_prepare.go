@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
+	"github.com/finx-operator/finx-operator/internal/spend"
 	"github.com/finx-operator/finx-operator/internal/tokenstore"
 )
 
@@ -39,6 +40,10 @@ func (r *BankConnectionReconciler) persistPendingTokens(ctx context.Context, st 
 	stored, res, op, held, err := r.Spends.Resume(ctx, st.conn.UID)
 	if !held {
 		return false, nil
+	}
+	if errors.Is(err, spend.ErrSuperseded) {
+		r.superseded(st)
+		return false, nil // go on with the chain the Secret holds
 	}
 	if blockedBySecret(st, err) {
 		return true, nil
@@ -66,6 +71,8 @@ func (r *BankConnectionReconciler) resolveClient(ctx context.Context, st *reconc
 		return true, err
 	}
 	st.client = rc
+	// Fixed from now on: the connection keeps this finX user for its whole life.
+	st.conn.Status.FinXUserID = rc.userID
 	return false, nil
 }
 

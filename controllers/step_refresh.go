@@ -19,6 +19,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -44,7 +45,7 @@ func (r *BankConnectionReconciler) maintainTokens(ctx context.Context, st *recon
 	adopted := r.adoptChain(ctx, st)
 	forced := refreshRequested(c)
 	if forced {
-		c.Status.LastHandledRefreshRequest = c.Annotations[v1.AnnotationRefresh]
+		st.refreshRequest = c.Annotations[v1.AnnotationRefresh]
 	}
 	refill, err := r.accessSecretNeedsRefill(ctx, st)
 	if err != nil {
@@ -58,7 +59,7 @@ func (r *BankConnectionReconciler) maintainTokens(ctx context.Context, st *recon
 		unknown = nil
 	}
 	if le := c.Status.LastError; le != nil && le.Operation == v1.OperationRefresh && le.NextAttemptAt != nil &&
-		unknown != nil && spend.ReplayNow(unknown, le.NextAttemptAt.Time, st.now) {
+		unknown != nil && spend.ReplayNow(unknown, le.Time.Time, le.NextAttemptAt.Time, st.now) {
 		return r.refresh(ctx, st) // a backoff from before (another run, say) must not hold a replay
 	}
 	if st.waitingForRetry(v1.OperationRefresh) {
@@ -103,6 +104,13 @@ func (r *BankConnectionReconciler) adoptChain(ctx context.Context, st *reconcile
 	return true
 }
 
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 func sameTime(a, b *metav1.Time) bool {
 	if a == nil || b == nil {
 		return a == nil && b == nil
@@ -113,7 +121,7 @@ func sameTime(a, b *metav1.Time) bool {
 // recoverChain tries the kept refresh token once more when a person asks (refresh annotation)
 // after finX had rejected it, for example once a credentials mix-up is fixed.
 func (r *BankConnectionReconciler) recoverChain(ctx context.Context, st *reconcileState) error {
-	st.conn.Status.LastHandledRefreshRequest = st.conn.Annotations[v1.AnnotationRefresh]
+	st.refreshRequest = st.conn.Annotations[v1.AnnotationRefresh]
 	return r.refresh(ctx, st)
 }
 
@@ -128,6 +136,11 @@ func (r *BankConnectionReconciler) refresh(ctx context.Context, st *reconcileSta
 	if sp == nil {
 		st.requeue(until) // another process may still be spending this token
 		return nil
+	}
+	if st.refreshRequest != "" {
+		// Handled once the spend is journaled: a request that meets a failed journal write or a
+		// fence is acted on by the retry.
+		st.conn.Status.LastHandledRefreshRequest = st.refreshRequest
 	}
 	spent := st.private.RefreshToken()
 	tok, err := st.client.api.Refresh(ctx, spent)
@@ -177,7 +190,8 @@ func (r *BankConnectionReconciler) refreshFailed(ctx context.Context, st *reconc
 			log.FromContext(ctx).Error(e, "clearing the refresh journal")
 		}
 	} else if at, ok := spend.ReplayAt(st.private.InFlight(), st.now); ok {
-		retry = at
+		// Soon, inside finX's reuse grace; but never before finX's own Retry-After.
+		retry = maxTime(at, st.now.Add(finx.RetryAfter(err)))
 	}
 	if retry.IsZero() {
 		retry = r.Backoff.retryAt(st.now, st.attemptsFor(v1.OperationRefresh), finx.RetryAfter(err), tokenDeadline(st))
@@ -206,6 +220,54 @@ func (r *BankConnectionReconciler) requireReauthorization(ctx context.Context, s
 	st.conn.Status.FailedAttempts = 0
 	r.event(st, corev1.EventTypeWarning, v1.ReasonReauthorizationRequired, "%s A new link was issued for the user.", msg)
 	return r.issueLink(ctx, st, "the refresh chain ended ("+reason+")")
+}
+
+// endReasons are the reasons a chain-ended mark may carry; anything else (a hand-edited mark) is
+// reported as a plain rejection.
+var endReasons = []string{v1.ReasonRefreshRejected, v1.ReasonRotationLost}
+
+// reportEnded makes status say what the private Secret says: finX refused its refresh token. It
+// matters when the status write that should have said so was lost (an API error, a crash right
+// after the mark was written); otherwise it only keeps a link ready for the user.
+func (r *BankConnectionReconciler) reportEnded(ctx context.Context, st *reconcileState) error {
+	reason, at, _ := st.private.Ended()
+	if !slices.Contains(endReasons, reason) {
+		reason = v1.ReasonRefreshRejected
+	}
+	if cond := meta.FindStatusCondition(st.conn.Status.Conditions, v1.ConditionReauthorizationRequired); cond == nil || cond.Status != metav1.ConditionTrue {
+		msg := fmt.Sprintf("finX refused the stored refresh token at %s (%s).", at.UTC().Format(time.RFC3339), reason)
+		st.setCondition(v1.ConditionReauthorizationRequired, metav1.ConditionTrue, reason, msg)
+		st.setCondition(v1.ConditionAuthorized, metav1.ConditionFalse, reason, msg)
+		st.conn.Status.LastError = &v1.LastError{Reason: reason, Message: msg, Time: metav1.NewTime(st.now)}
+		st.conn.Status.FailedAttempts = 0
+		r.event(st, corev1.EventTypeWarning, v1.ReasonReauthorizationRequired, "%s The user must authorise again through the link in status.", msg)
+	}
+	return r.ensureLink(ctx, st)
+}
+
+// markLegacyEnd moves a dead chain recorded only in status (by a version before the chain-ended
+// mark) into the private Secret, so the upgrade neither sends the refused token again nor replaces
+// the link the user was given. Only the very chain status describes is marked: a newer one in the
+// Secret (an exchange whose status write was lost) is adopted instead.
+func (r *BankConnectionReconciler) markLegacyEnd(ctx context.Context, st *reconcileState) error {
+	p, c := st.private, st.conn
+	if p == nil || !p.StoredByEarlierVersion() || c.Status.RefreshToken == nil {
+		return nil
+	}
+	if _, _, ended := p.Ended(); ended {
+		return nil
+	}
+	cond := meta.FindStatusCondition(c.Status.Conditions, v1.ConditionReauthorizationRequired)
+	if cond == nil || cond.Status != metav1.ConditionTrue || !slices.Contains(endReasons, cond.Reason) {
+		return nil
+	}
+	if !sameTime(c.Status.RefreshToken.IssuedAt, ptrTime(p.RefreshIssuedAt())) {
+		return nil
+	}
+	if refreshRequested(c) {
+		return nil // a person asked to try the kept token once more
+	}
+	return tokenstore.MarkEnded(ctx, r.Client, p, cond.Reason, cond.LastTransitionTime.Time)
 }
 
 // chainMissing reports a refresh token that vanished from its Secret (deleted, or its key emptied or

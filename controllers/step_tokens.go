@@ -63,6 +63,10 @@ func tokensFrom(st *reconcileState, tok finx.Token, p *tokenstore.Private) token
 // access token.
 func (r *BankConnectionReconciler) commit(ctx context.Context, st *reconcileState, sp *spend.Spend, res spend.Result) error {
 	stored, err := sp.Commit(ctx, res)
+	if errors.Is(err, spend.ErrSuperseded) {
+		r.superseded(st)
+		return nil
+	}
 	if err != nil {
 		return r.persistFailed(st, err)
 	}
@@ -181,6 +185,14 @@ func (r *BankConnectionReconciler) schedule(st *reconcileState) {
 	st.requeue(next)
 }
 
+// superseded reports a result finX returned that was not stored because someone else stored a newer
+// chain meanwhile (another replica's authorisation, say). The next reconcile takes that chain.
+func (r *BankConnectionReconciler) superseded(st *reconcileState) {
+	r.event(st, corev1.EventTypeWarning, v1.ReasonTokenSuperseded,
+		"Secret %s received a newer refresh token from another writer while this one was being stored; the newer one is kept", refreshSecretName(st.conn))
+	st.requeue(st.now.Add(time.Second))
+}
+
 // persistFailed records a failed token write. The tokens stay in memory; returning the error makes
 // the work queue retry the write soon.
 func (r *BankConnectionReconciler) persistFailed(st *reconcileState, err error) error {
@@ -205,6 +217,9 @@ func apiErrorSummary(err error) string {
 	var no *tokenstore.NotOwnedError
 	if errors.As(err, &no) {
 		return no.Error()
+	}
+	if errors.Is(err, spend.ErrOtherSpend) {
+		return spend.ErrOtherSpend.Error()
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return "the write was interrupted (" + err.Error() + ")"

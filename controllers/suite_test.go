@@ -19,12 +19,14 @@ package controllers_test
 import (
 	"bytes"
 	"context"
-	"fmt"
+	"flag"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
+	"net/http/httputil"
+	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,14 +37,18 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
 	"github.com/finx-operator/finx-operator/controllers"
 	"github.com/finx-operator/finx-operator/internal/apifault"
+	"github.com/finx-operator/finx-operator/internal/leakcheck"
+	"github.com/finx-operator/finx-operator/internal/logsafe"
 	"github.com/finx-operator/finx-operator/internal/metrics"
 	"github.com/finx-operator/finx-operator/internal/sandbox"
 	"github.com/finx-operator/finx-operator/internal/testenv"
@@ -62,6 +68,7 @@ var (
 	ctx        context.Context
 	cancel     context.CancelFunc
 	cfg        *rest.Config
+	testEnv    *envtest.Environment
 	k8sClient  client.Client
 	scheme     = runtime.NewScheme()
 	sbx        *sandbox.Server
@@ -73,7 +80,9 @@ var (
 	apiFaults = apifault.NewInjector(nil)
 	// clk is the manager's clock: real time plus an offset that specs step forward instead of
 	// sleeping until tokens age or links expire.
-	clk         = &steppedClock{}
+	clk = &steppedClock{}
+	// frontURL serves front: the sandbox, or whatever a spec puts in between.
+	frontURL    string
 	callbackURL string
 	logs        = &syncBuffer{}
 	promReg     = prometheus.NewRegistry()
@@ -89,9 +98,22 @@ func TestControllers(t *testing.T) {
 var _ = BeforeSuite(func() {
 	ctx, cancel = context.WithCancel(context.Background())
 	DeferCleanup(func() { cancel() })
+
+	// Every log level on, as --zap-log-level=10 and klog's -v=10 would set them: the leak check in
+	// leaks_test.go then proves that nothing client-go or the operator logs at any level carries a
+	// secret. Logs go to the Ginkgo writer and to a buffer the leak check reads.
+	klogFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(klogFlags)
+	Expect(klogFlags.Set("v", "10")).To(Succeed())
+	logger := logsafe.Wrap(zap.New(zap.WriteTo(ioMulti{GinkgoWriter, logs}), zap.UseDevMode(true), zap.Level(zapcore.Level(-10))))
+	ctrl.SetLogger(logger)
+	klog.SetLoggerWithOptions(logger, klog.ContextualLogger(true))
+	DeferCleanup(func() { _ = klogFlags.Set("v", "0") })
+
 	env, c, err := testenv.Start()
 	Expect(err).NotTo(HaveOccurred())
-	cfg = c
+	testEnv = env
+	cfg = logsafe.Harden(c, logger.WithName("api-warnings"))
 	DeferCleanup(func() { Expect(env.Stop()).To(Succeed()) })
 	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
 	Expect(v1.AddToScheme(scheme)).To(Succeed())
@@ -107,9 +129,12 @@ var _ = BeforeSuite(func() {
 	DeferCleanup(graceSrv.Close)
 	sandboxGraceURL = graceSrv.URL
 
-	// Logs go to the Ginkgo writer and to a buffer the leak check reads.
-	logger := zap.New(zap.WriteTo(ioMulti{GinkgoWriter, logs}), zap.UseDevMode(true), zap.Level(zapcore.DebugLevel))
-	ctrl.SetLogger(logger)
+	sbxTarget, err := url.Parse(sandboxURL)
+	Expect(err).NotTo(HaveOccurred())
+	front.passThrough = httputil.NewSingleHostReverseProxy(sbxTarget)
+	frontSrv := httptest.NewServer(front)
+	DeferCleanup(frontSrv.Close)
+	frontURL = frontSrv.URL
 
 	cbAddr := freeAddr()
 	callbackURL = "http://" + cbAddr + "/callback"
@@ -117,7 +142,7 @@ var _ = BeforeSuite(func() {
 	mgrCfg.Wrap(apiFaults.Wrap)
 	mgr, err := ctrl.NewManager(mgrCfg, ctrl.Options{
 		Scheme:  scheme,
-		Cache:   controllers.CacheOptions(),
+		Cache:   controllers.CacheOptions(nil),
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		Logger:  logger,
 	})
@@ -132,6 +157,9 @@ var _ = BeforeSuite(func() {
 		InstanceID:    suiteInstance,
 		Clock:         clk,
 		Metrics:       metrics.New(promReg),
+		// The in-process sandbox listens on loopback; like the demo and e2e, the suite opts in to
+		// exactly its URL (and the front's) and nothing else of the host.
+		AllowedFinXBaseURLs: []string{sandboxURL, frontURL, sandboxGraceURL},
 	})).To(Succeed())
 	mgrCtx, mgrCancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -173,6 +201,33 @@ func freeAddr() string {
 	return l.Addr().String()
 }
 
+// front stands between the operator and the sandbox for specs that need finX unreachable or its
+// answers spoiled. A client's baseURL is immutable and must be on the allowlist, so such specs give
+// their tenant a client on frontURL and switch front's behaviour, instead of repointing a client.
+var front = &switchable{}
+
+type switchable struct {
+	passThrough http.Handler
+	h           atomic.Pointer[http.Handler]
+}
+
+func (s *switchable) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h := s.h.Load(); h != nil {
+		(*h).ServeHTTP(w, r)
+		return
+	}
+	s.passThrough.ServeHTTP(w, r)
+}
+
+// use puts h in front of the sandbox until the spec ends, or until pass() is called.
+func (s *switchable) use(h http.Handler) {
+	s.h.Store(&h)
+	DeferCleanup(s.pass)
+}
+
+// pass lets requests through to the sandbox again.
+func (s *switchable) pass() { s.h.Store(nil) }
+
 // browser is what a user's browser would be: it does not follow the callback's redirect so specs can
 // look at it.
 var browser = &http.Client{
@@ -206,37 +261,13 @@ func (m ioMulti) Write(p []byte) (int, error) {
 	return m.b.Write(p)
 }
 
-type secretSet struct {
-	mu sync.Mutex
-	m  map[string]string
-}
+// secretSet is every secret value the suite has seen; leakIn looks for them raw, base64- and
+// hex-encoded and inside hex dumps (internal/leakcheck).
+type secretSet struct{ set leakcheck.Set }
 
-func (s *secretSet) add(kind, v string) {
-	if len(v) < 8 {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m == nil {
-		s.m = map[string]string{}
-	}
-	s.m[v] = kind
-}
+func (s *secretSet) add(kind, v string) { s.set.Add(kind, v) }
 
 // leakIn returns a description of the first collected secret found in text.
-func (s *secretSet) leakIn(text string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for v, kind := range s.m {
-		if strings.Contains(text, v) {
-			return fmt.Sprintf("a %s (%d chars)", kind, len(v))
-		}
-	}
-	return ""
-}
+func (s *secretSet) leakIn(text string) string { return s.set.Find(text) }
 
-func (s *secretSet) size() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.m)
-}
+func (s *secretSet) size() int { return s.set.Len() }

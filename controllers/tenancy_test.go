@@ -24,6 +24,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
 	"github.com/finx-operator/finx-operator/internal/finx"
@@ -32,28 +33,11 @@ import (
 
 var _ = Describe("ClusterFinXClient tenancy", func() {
 	It("keeps tenants with the same userID apart and refuses namespaces outside its selector", func() {
-		shared := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "finx-system-"}}
-		Expect(k8sClient.Create(ctx, shared)).To(Succeed())
-		Expect(k8sClient.Create(ctx, &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: shared.Name, Name: "shared-credentials"},
-			StringData: map[string]string{"client_id": sandbox.DefaultClientID, "client_secret": sandbox.DefaultClientSecret},
-		})).To(Succeed())
-		cc := &v1.ClusterFinXClient{
-			ObjectMeta: metav1.ObjectMeta{GenerateName: "shared-"},
-			Spec: v1.ClusterFinXClientSpec{
-				FinXClientSpec: v1.FinXClientSpec{
-					BaseURL:              sandboxURL,
-					CredentialsSecretRef: v1.CredentialsSecretReference{Name: "shared-credentials", Namespace: shared.Name},
-					RefreshTokenLifetime: &metav1.Duration{Duration: refreshLifetime},
-				},
-				NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"finx-test/banking": shared.Name}},
-			},
-		}
-		Expect(k8sClient.Create(ctx, cc)).To(Succeed())
-		DeferCleanup(func() { Expect(k8sClient.Delete(ctx, cc)).To(Succeed()) })
+		label := "finx-test/banking-" + string(uuidish())
+		shared := sharedClient(map[string]string{label: "yes"})
 		Eventually(func() metav1.ConditionStatus {
 			got := &v1.ClusterFinXClient{}
-			Expect(k8sClient.Get(ctx, clientKey(cc), got)).To(Succeed())
+			Expect(k8sClient.Get(ctx, client.ObjectKey{Name: shared}, got)).To(Succeed())
 			for _, c := range got.Status.Conditions {
 				if c.Type == v1.ConditionReady {
 					return c.Status
@@ -63,20 +47,25 @@ var _ = Describe("ClusterFinXClient tenancy", func() {
 		}).Should(Equal(metav1.ConditionTrue))
 
 		useShared := func(c *v1.BankConnection) {
-			c.Spec.ClientRef = v1.ClientReference{Kind: v1.ClientKindClusterFinXClient, Name: cc.Name}
+			c.Spec.ClientRef = v1.ClientReference{Kind: v1.ClientKindClusterFinXClient, Name: shared}
 			c.Spec.UserID = "same-user@example.com"
 			c.Spec.AccessToken.Mode = v1.AccessTokenModeDisabled
 		}
-		labels := map[string]string{"finx-test/banking": shared.Name}
+		labels := map[string]string{label: "yes"}
 		a, b := newTenant(labels), newTenant(labels)
 		ca, cb := a.connection("pat", useShared), b.connection("pat", useShared)
 		authorize(ca)
 		authorize(cb)
 		ta, tb := readTokens(ca).refresh, readTokens(cb).refresh
 
-		// Each tenant is its own finX user: revoking one leaves the other untouched.
+		// Each tenant is its own finX user, named after its namespace's UID: revoking one leaves the
+		// other untouched.
+		nsA := &corev1.Namespace{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: a.ns}, nsA)).To(Succeed())
+		Expect(get(ca).Status.FinXUserID).To(Equal(string(nsA.UID) + "/same-user@example.com"))
 		Expect(sbx.RevokeUser("same-user@example.com")).To(BeZero(), "the raw userID is never sent")
-		Expect(sbx.RevokeUser(a.ns + "/same-user@example.com")).To(BeNumerically(">", 0))
+		Expect(sbx.RevokeUser(a.ns+"/same-user@example.com")).To(BeZero(), "nor the namespace name")
+		Expect(sbx.RevokeUser(get(ca).Status.FinXUserID)).To(BeNumerically(">", 0))
 		Expect(sbx.RefreshTokenState(ta)).To(Equal(sandbox.TokenRevoked))
 		Expect(sbx.RefreshTokenState(tb)).To(Equal(sandbox.TokenActive))
 

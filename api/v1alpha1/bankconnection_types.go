@@ -106,8 +106,8 @@ type BankConnectionSpec struct {
 	ClientRef ClientReference `json:"clientRef"`
 
 	// userID identifies the end user at finX (user_id). Use one stable id per application user.
-	// With a ClusterFinXClient whose userIDScope is Namespace, the namespace is prefixed before it is
-	// sent. Immutable.
+	// With a client whose userIDScope is Namespace (the default), the namespace's UID is prefixed
+	// before it is sent; status.finxUserID shows the user_id in use. Immutable.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=255
@@ -383,6 +383,12 @@ type BankConnectionStatus struct {
 	// acted on.
 	// +optional
 	LastHandledRelinkRequest string `json:"lastHandledRelinkRequest,omitempty"`
+
+	// finxUserID is the user_id this connection uses at finX. It is fixed when the connection first
+	// uses its client and kept for the connection's life, so a later change of the client's
+	// userIDScope or of the derivation never moves a live chain to another finX user.
+	// +optional
+	FinXUserID string `json:"finxUserID,omitempty"`
 }
 
 // BankConnection is an end user's ongoing access to their bank data through finX. The operator

@@ -58,7 +58,10 @@ const (
 	ReasonCodeRejected    = "CodeRejected"
 	ReasonRotationLost    = "RotationLost"
 	// ReasonRefreshTokenMissing: the private Secret lost its refresh token (deleted or emptied).
-	ReasonRefreshTokenMissing     = "RefreshTokenMissing"
+	ReasonRefreshTokenMissing = "RefreshTokenMissing"
+	// ReasonTokenSuperseded: a result finX returned was not stored because the Secret had received
+	// a newer chain from another writer.
+	ReasonTokenSuperseded         = "TokenSuperseded"
 	ReasonTokenExpired            = "TokenExpired"
 	ReasonChainAlive              = "ChainAlive"
 	ReasonSuspended               = "Suspended"
@@ -76,6 +79,15 @@ const (
 	ReasonCredentialsFound        = "CredentialsFound"
 	ReasonCredentialsMissing      = "CredentialsMissing"
 	ReasonCredentialsIncomplete   = "CredentialsIncomplete"
+	// ReasonCredentialsWrongType: the credentials Secret is not of type
+	// banking.finx-operator.io/client-credentials (or is one of the operator's token Secrets).
+	ReasonCredentialsWrongType = "CredentialsWrongType"
+	// ReasonCredentialsForbidden: the operator's RBAC does not let it read the credentials Secret
+	// (a namespace-scoped install without a RoleBinding in the Secret's namespace).
+	ReasonCredentialsForbidden = "CredentialsForbidden"
+	// ReasonBaseURLNotAllowed: the client's baseURL is not on the operator's allowlist; no request
+	// is sent there.
+	ReasonBaseURLNotAllowed = "BaseURLNotAllowed"
 	// ReasonRetainedChainAdopted: a new connection took over a chain a deleted one had retained.
 	ReasonRetainedChainAdopted = "RetainedChainAdopted"
 )

@@ -25,15 +25,21 @@ import (
 type FinXClientSpec struct {
 	// baseURL is the finX API host, for example https://api.finx-s.qwist.cloud for finX's own sandbox.
 	// It must be an absolute https URL; plain http is accepted only for localhost, 127.0.0.1 or [::1]
-	// (the project's local sandbox).
+	// (the project's local sandbox). The operator calls it only if it is on the operator's allowlist
+	// (--allowed-finx-base-urls); otherwise the client is Ready=False with reason BaseURLNotAllowed.
+	// It is immutable: the tokens of connections using the client belong to that host, so moving them
+	// elsewhere takes a new client (and new authorisations).
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['https', 'http'] && size(url(self).getHostname()) > 0",message="baseURL must be an absolute http(s) URL"
 	// +kubebuilder:validation:XValidation:rule="!isURL(self) || url(self).getScheme() == 'https' || url(self).getHostname() in ['localhost', '127.0.0.1', '::1']",message="baseURL must use https; plain http is only allowed for localhost, 127.0.0.1 or [::1]"
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="baseURL is immutable: the refresh tokens of the connections using this client belong to that host; create a new client instead"
 	BaseURL string `json:"baseURL"`
 
-	// credentialsSecretRef names the Secret holding the finX client id and client secret.
+	// credentialsSecretRef names the Secret holding the finX client id and client secret. The Secret
+	// must be of type banking.finx-operator.io/client-credentials: the operator sends no other Secret
+	// to finX, so a client cannot be pointed at a token Secret or any other Secret of the namespace.
 	// +required
 	CredentialsSecretRef CredentialsSecretReference `json:"credentialsSecretRef"`
 
@@ -61,6 +67,15 @@ type FinXClientSpec struct {
 	// +optional
 	// +kubebuilder:default="30s"
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
+
+	// userIDScope says how the finX user_id is derived from a BankConnection's userID. Namespace (the
+	// default) sends "<namespace UID>/<userID>": a namespace UID is never reused, so neither another
+	// tenant nor a later tenant under a reused namespace name can reach the same finX user. Cluster
+	// sends userID as it is; use it only when tenants share one user space on purpose. A connection
+	// keeps the user_id it started with (status.finxUserID) whatever this field says later.
+	// +optional
+	// +kubebuilder:default=Namespace
+	UserIDScope UserIDScope `json:"userIDScope,omitempty"`
 }
 
 // CredentialsSecretReference points at the Secret with the finX client credentials.
@@ -96,7 +111,8 @@ type FinXClientStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Ready is True when the credentials Secret exists and holds both keys.
+	// conditions: Ready is True when the base URL is allowed and the credentials Secret exists, is of
+	// type banking.finx-operator.io/client-credentials and holds both keys.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -132,9 +148,14 @@ type FinXClientList struct {
 // +kubebuilder:validation:Enum=Namespace;Cluster
 type UserIDScope string
 
+// SecretTypeClientCredentials is the type a credentials Secret must have. A Secret's type cannot be
+// changed after creation, so no existing Secret (a token Secret above all) can be turned into one.
+const SecretTypeClientCredentials = "banking.finx-operator.io/client-credentials"
+
 const (
-	// UserIDScopeNamespace prefixes the user id with the connection's namespace, so that tenants
-	// sharing one finX client can never reach each other's finX users.
+	// UserIDScopeNamespace prefixes the user id with the connection's namespace UID, so that tenants
+	// sharing one finX client, or a later tenant reusing a namespace name, never reach each other's
+	// finX users.
 	UserIDScopeNamespace UserIDScope = "Namespace"
 	// UserIDScopeCluster sends userID unchanged: tenants share one user id space.
 	UserIDScopeCluster UserIDScope = "Cluster"
@@ -149,13 +170,6 @@ type ClusterFinXClientSpec struct {
 	// a label every namespace carries (kubernetes.io/metadata.name) to open it wider.
 	// +optional
 	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
-
-	// userIDScope says how the finX user_id is derived. Namespace (the default) sends
-	// "<namespace>/<userID>", so two tenants can never address each other's finX user;
-	// Cluster sends userID as it is.
-	// +optional
-	// +kubebuilder:default=Namespace
-	UserIDScope UserIDScope `json:"userIDScope,omitempty"`
 }
 
 // ClusterFinXClient holds finX API credentials that BankConnections of selected namespaces use.

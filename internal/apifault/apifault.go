@@ -41,6 +41,8 @@ const (
 	// ApplyThenFail forwards the request, throws the answer away and answers Status instead; with
 	// Status 0 the client sees a dropped connection. The write was applied all the same.
 	ApplyThenFail
+	// Observe forwards the request untouched and only counts it (under "observed").
+	Observe
 )
 
 // Rule matches requests and says what happens to them.
@@ -210,6 +212,9 @@ func (in *Injector) decide(req *http.Request, body []byte) (Action, int, time.Du
 			}
 		}
 		in.counts[r.kind()]++
+		if r.Action == Observe {
+			return 0, 0, 0, 0
+		}
 		return r.Action, r.Status, 0, 0
 	}
 	c := in.chaos
@@ -262,8 +267,11 @@ func (r *rule) matches(req *http.Request, body []byte) bool {
 }
 
 func (r *rule) kind() string {
-	if r.Action == ApplyThenFail {
+	switch r.Action {
+	case ApplyThenFail:
 		return "write applied, answer lost"
+	case Observe:
+		return "observed"
 	}
 	return "refused"
 }

@@ -359,6 +359,10 @@ func (c *Cluster) start(ctx context.Context, o Options) error {
 		// here) and would reject every Pod while no controller creates the
 		// namespaces' default ServiceAccounts.
 		"--disable-admission-plugins=ServiceAccount",
+		// As hardened clusters (OpenShift among them) do: an owner reference that blocks the
+		// owner's deletion needs update on the owner's finalizers, so the operator's RBAC is
+		// checked against it too.
+		"--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
 	)
 	if err != nil {
 		return err

@@ -28,8 +28,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -63,6 +66,9 @@ type Options struct {
 	SandboxArgs []string
 	// ManagerArgs are extra flags for every manager replica.
 	ManagerArgs []string
+	// ExtraAllowedBaseURLs are finX base URLs the managers may use besides the sandbox's (another
+	// sandbox on loopback, say).
+	ExtraAllowedBaseURLs []string
 	// Out receives progress lines; process logs go to files under WorkDir/logs.
 	Out io.Writer
 }
@@ -152,9 +158,10 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 }
 
 // StartManager starts a manager replica as the operator's ServiceAccount, with leader election.
-// callbackAddr "" uses Options.CallbackAddr. The replica's log is WorkDir/logs/<name>.log.
-func (s *Stack) StartManager(ctx context.Context, name, callbackAddr string) (*devcluster.Process, error) {
-	return s.StartManagerWith(ctx, name, callbackAddr, s.operatorKubeconfig)
+// callbackAddr "" uses Options.CallbackAddr. extraArgs come after Options.ManagerArgs. The replica's
+// log is WorkDir/logs/<name>.log.
+func (s *Stack) StartManager(ctx context.Context, name, callbackAddr string, extraArgs ...string) (*devcluster.Process, error) {
+	return s.StartManagerWith(ctx, name, callbackAddr, s.operatorKubeconfig, extraArgs...)
 }
 
 // StartManagerWith starts a manager replica that reaches the API server through kubeconfig (a
@@ -174,6 +181,9 @@ func (s *Stack) StartManagerWith(ctx context.Context, name, callbackAddr, kubeco
 		"--metrics-bind-address", "0",
 		"--health-probe-bind-address", "127.0.0.1:" + strconv.Itoa(probe),
 		"--callback-bind-address", callbackAddr,
+		// The sandbox runs on loopback, which the operator never calls unless told to: the demo and
+		// the tests opt in to exactly the sandbox's address.
+		"--allowed-finx-base-urls", strings.Join(append([]string{"http://" + s.o.SandboxAddr}, s.o.ExtraAllowedBaseURLs...), ","),
 	}, s.o.ManagerArgs...)
 	args = append(args, extraArgs...)
 	env := []string{"KUBECONFIG=" + kubeconfig, "POD_NAME=" + name, "POD_UID=" + InstanceOf(name)}
@@ -221,6 +231,68 @@ func (s *Stack) Stop() {
 
 // AdminConfig is the cluster-admin REST config.
 func (s *Stack) AdminConfig() *rest.Config { return s.Cluster.AdminConfig() }
+
+// UseNamespacedRBAC switches the operator's ServiceAccount to the RBAC of config/namespaced: the
+// cluster-wide binding of the manager's role goes, a RoleBinding per namespace in namespaces and the
+// cluster-scope role come. Start the managers with --watch-namespaces listing the same namespaces.
+// The returned function restores config/default's RBAC. Stop the managers before either call.
+func (s *Stack) UseNamespacedRBAC(ctx context.Context, namespaces ...string) (restore func(context.Context) error, err error) {
+	objs, err := NamespacedRBAC(s.o.RepoRoot, namespaces...)
+	if err != nil {
+		return nil, err
+	}
+	cfg := s.Cluster.AdminConfig()
+	if err := devcluster.ServerSideApply(ctx, cfg, objs, "finx-devstack"); err != nil {
+		return nil, fmt.Errorf("applying config/namespaced: %w", err)
+	}
+	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: ClusterRoleBindingName}}
+	if err := client.IgnoreNotFound(s.Admin.Delete(ctx, binding)); err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		for _, o := range objs {
+			if err := client.IgnoreNotFound(s.Admin.Delete(ctx, o)); err != nil {
+				return err
+			}
+		}
+		defaults, err := operatorManifests(s.o.RepoRoot)
+		if err != nil {
+			return err
+		}
+		_, others := splitCRDs(defaults)
+		return devcluster.ServerSideApply(ctx, cfg, others, "finx-devstack")
+	}, nil
+}
+
+// ClusterRoleBindingName is config/default's cluster-wide binding of the manager's role.
+const ClusterRoleBindingName = "finx-operator-manager-rolebinding"
+
+// NamespacedRBAC returns what config/namespaced adds to config/default's RBAC: the cluster-scope
+// role and its binding, and its RoleBinding template copied into each of namespaces.
+func NamespacedRBAC(repoRoot string, namespaces ...string) ([]*unstructured.Unstructured, error) {
+	objs, err := devcluster.RenderKustomization(filepath.Join(repoRoot, "config", "namespaced"))
+	if err != nil {
+		return nil, fmt.Errorf("rendering config/namespaced: %w", err)
+	}
+	var out []*unstructured.Unstructured
+	for _, o := range objs {
+		switch {
+		case o.GetKind() == "RoleBinding" && o.GetNamespace() != OperatorNamespace:
+			for _, ns := range namespaces {
+				c := o.DeepCopy()
+				c.SetNamespace(ns)
+				out = append(out, c)
+			}
+		case (o.GetKind() == "ClusterRole" || o.GetKind() == "ClusterRoleBinding") && o.GetName() != ClusterRoleBindingName &&
+			strings.Contains(o.GetName(), "cluster-scope"):
+			out = append(out, o)
+		}
+	}
+	if len(out) < 2+len(namespaces) {
+		return nil, fmt.Errorf("config/namespaced lacks its cluster-scope role or its RoleBinding template")
+	}
+	return out, nil
+}
 
 // operatorManifests renders config/default without the manager Deployment: here the manager runs
 // as a local process, not a Pod (the cluster has no nodes).

@@ -62,6 +62,9 @@ type Config struct {
 	// HTTPClient overrides the transport. It is copied; redirects are never
 	// followed, so client credentials cannot be replayed to another host.
 	HTTPClient *http.Client
+	// Allowlist, if set, is the set of base URLs this client may be built for;
+	// New refuses any other with ErrBaseURLNotAllowed, before anything is sent.
+	Allowlist *Allowlist
 	// Observe, if set, is called once per HTTP attempt with a fixed endpoint
 	// name, the status (0 on transport errors) and the duration. It is not
 	// called when the rate limiter gave up before a request was sent.
@@ -84,6 +87,13 @@ func New(cfg Config) (*Client, error) {
 	}
 	if base.User != nil || base.RawQuery != "" || base.Fragment != "" {
 		return nil, errors.New("finx: BaseURL must not contain user info, a query or a fragment")
+	}
+	if cfg.Allowlist != nil && !cfg.Allowlist.Allows(cfg.BaseURL) {
+		return nil, ErrBaseURLNotAllowed
+	}
+	guardKey, err := canonicalBase(base.String())
+	if err != nil {
+		return nil, fmt.Errorf("finx: BaseURL: %w", err)
 	}
 	if cfg.Timeout < 0 || cfg.RequestsPerSecond < 0 || cfg.Burst < 0 || cfg.MaxResponseBytes < 0 {
 		return nil, errors.New("finx: Timeout, RequestsPerSecond, Burst and MaxResponseBytes must not be negative")
@@ -108,7 +118,14 @@ func New(cfg Config) (*Client, error) {
 		c := *cfg.HTTPClient
 		hc = &c
 	}
+	// A redirect is never followed: it could carry the Basic credentials or a token to a host
+	// nobody allowed. The 3xx comes back as an error like any other non-2xx answer.
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	next := hc.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	hc.Transport = guardedTransport{base: guardKey, next: next}
 	return &Client{cfg: cfg, base: base, hc: hc,
 		limiter: rate.NewLimiter(rate.Limit(cfg.RequestsPerSecond), cfg.Burst)}, nil
 }

@@ -57,6 +57,9 @@ const (
 // call takes well under a second; one still running after this is treated as an unknown outcome.
 const DefaultTimeout = 20 * time.Second
 
+// legacyTimeout bounded spends before instances existed (journal holders without "~").
+const legacyTimeout = 60 * time.Second
+
 // Replays of a spend whose outcome is unknown come quickly while the first such spend is younger
 // than replayWindow (finX's reuse grace counts from it), at most maxReplayDelay apart.
 const (
@@ -104,6 +107,9 @@ type held struct {
 	stateHash string
 	// rotations is the count of the Secret the spend began from, for a Secret recreated meanwhile.
 	rotations int64
+	// began is when the spend began: a chain in the Secret issued after it is newer than this
+	// result; one issued before it (a restore from a backup, say) is older.
+	began time.Time
 }
 
 func (p *Protocol) init() {
@@ -156,7 +162,11 @@ func (p *Protocol) Fence(j *tokenstore.Journal, entry string) time.Time {
 		p.seen[entry] = now
 		p.forgetOldLocked(now)
 	}
-	until := first.Add(p.timeout() + p.fenceMargin())
+	bound := p.timeout()
+	if instanceOf(j.Holder) == "" {
+		bound = max(bound, legacyTimeout) // written by a version whose spends could last that long
+	}
+	until := first.Add(bound + p.fenceMargin())
 	if !now.Before(until) {
 		return time.Time{}
 	}
@@ -200,6 +210,7 @@ type Spend struct {
 	Prior    *tokenstore.Journal
 	entry    string
 	replaces tokenstore.Digest
+	began    time.Time
 }
 
 // Begin journals a spend of the credential priv holds. If another live process may be spending it,
@@ -211,10 +222,14 @@ func (p *Protocol) Begin(ctx context.Context, owner client.Object, priv *tokenst
 	if until := p.Fence(prior, priv.JournalEntry()); !until.IsZero() {
 		return nil, until, nil
 	}
+	if prior != nil && prior.Operation != string(op) {
+		prior = nil // another operation's journal says nothing about this credential
+	}
 	s := &Spend{
 		p: p, op: op, owner: owner, Private: priv, Prior: prior,
 		key:      types.NamespacedName{Namespace: priv.Secret.Namespace, Name: priv.Secret.Name},
 		replaces: priv.RefreshTokenDigest(),
+		began:    p.Clock.Now(),
 	}
 	entry, err := tokenstore.BeginSpend(ctx, p.Writer, priv, string(op), p.Clock.Now(), p.Identity.holder())
 	if err != nil {
@@ -240,7 +255,7 @@ func (s *Spend) Commit(ctx context.Context, r Result) (*tokenstore.Private, erro
 	h := &held{
 		owner: s.owner, key: s.key, op: s.op, tokens: r.Tokens, digest: tokenstore.DigestOf(r.Tokens.RefreshToken),
 		rotated: r.Rotated, journal: s.entry, replaces: s.replaces, stateHash: r.StateHash,
-		rotations: s.Private.Rotations(),
+		rotations: s.Private.Rotations(), began: s.began,
 	}
 	if h.digest == (tokenstore.Digest{}) {
 		return nil, errors.New("refusing to store an empty refresh token")
@@ -327,8 +342,9 @@ func (p *Protocol) Forget(owner types.UID) {
 	delete(p.held, owner)
 }
 
-// ErrSuperseded means the private Secret holds a refresh token that is neither the one spent nor the
-// one finX returned, and carries no journal of this spend: another writer stored something newer.
+// ErrSuperseded means the private Secret holds a chain issued after the spend began that is neither
+// the one spent nor the one finX returned: another writer stored something newer, and the result
+// is dropped.
 var ErrSuperseded = errors.New("the private Secret was changed by another writer while the new tokens were being stored")
 
 // commit stores h, re-reading after any failed write: the write may have been applied anyway.
@@ -355,7 +371,13 @@ func (p *Protocol) commit(ctx context.Context, priv *tokenstore.Private, h *held
 			p.drop(owner, h)
 			return priv, nil // an earlier write landed although its answer was an error
 		}
-		if !p.mayWrite(priv, h) {
+		switch p.judge(priv, h) {
+		case wait:
+			return nil, ErrOtherSpend
+		case newer:
+			// Someone else stored a newer chain (another replica's authorisation, say). That one
+			// wins; holding this result would block the connection for good.
+			p.drop(owner, h)
 			return nil, ErrSuperseded
 		}
 		t := h.tokens
@@ -383,18 +405,40 @@ func (p *Protocol) commit(ctx context.Context, priv *tokenstore.Private, h *held
 	return nil, lastErr
 }
 
-// mayWrite: the Secret still records this spend, or holds nothing newer than the result.
-func (p *Protocol) mayWrite(priv *tokenstore.Private, h *held) bool {
+// verdict says what a commit may do with the Secret it found.
+type verdict int
+
+const (
+	write verdict = iota
+	// wait: another process journaled a spend of what the Secret holds; once it settles, either
+	// its result is this one (done) or the Secret still holds the spent token (write).
+	wait
+	// newer: the Secret holds a chain issued after this spend began.
+	newer
+)
+
+// judge: write while the Secret still records this spend or holds nothing newer than the result.
+func (p *Protocol) judge(priv *tokenstore.Private, h *held) verdict {
 	switch {
 	case h.journal != "" && priv.JournalEntry() == h.journal:
-		return true
+		return write
 	case !priv.HasRefreshToken():
-		return true
-	case h.replaces != (tokenstore.Digest{}) && priv.Holds(h.replaces) && !p.foreignSpendInFlight(priv):
-		return true
+		return write
+	case p.foreignSpendInFlight(priv):
+		return wait
+	case h.replaces != (tokenstore.Digest{}) && priv.Holds(h.replaces):
+		return write
+	case priv.RefreshIssuedAt().Before(h.began):
+		// A chain older than this spend, put back by someone (a restore from a backup): the
+		// result finX just returned is the newer one.
+		return write
 	}
-	return false
+	return newer
 }
+
+// ErrOtherSpend means another process is spending what the private Secret holds; the result stays
+// held and is committed, or found committed, once that spend settles.
+var ErrOtherSpend = errors.New("another process is spending the token in the private Secret; the new tokens stay held until it settles")
 
 // foreignSpendInFlight: another process journaled a spend of what the Secret holds.
 func (p *Protocol) foreignSpendInFlight(priv *tokenstore.Private) bool {
@@ -414,13 +458,15 @@ func (p *Protocol) drop(owner types.UID, h *held) {
 func (s *Spend) Op() Op { return s.op }
 
 // ReplayNow reports whether a spend whose outcome is unknown should be repeated now although its
-// retry is scheduled at next: a retry further away than any replay delay was set by a backoff (of
-// an earlier run, say) and must not hold a replay past finX's reuse grace.
-func ReplayNow(j *tokenstore.Journal, next, now time.Time) bool {
+// retry is scheduled at next. Only a retry scheduled before that spend began (by a backoff of an
+// earlier failure or an earlier run, recordedAt) gives way; a retry scheduled for this spend's own
+// failure (finX's Retry-After, say) is kept.
+func ReplayNow(j *tokenstore.Journal, recordedAt, next, now time.Time) bool {
 	if _, ok := ReplayAt(j, now); !ok {
 		return false
 	}
-	return next.Sub(now) > maxReplayDelay
+	// Status keeps whole seconds: a failure recorded in the second the spend began is its own.
+	return recordedAt.Add(time.Second).Before(j.Since) && next.Sub(now) > maxReplayDelay
 }
 
 // ForgetOwner drops what is held for the owner of this namespace and name, once it no longer exists.

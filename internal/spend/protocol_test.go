@@ -296,22 +296,32 @@ var _ = Describe("Spend protocol", func() {
 			Entry("Invalid", invalid, apierrors.IsInvalid),
 		)
 
-		It("never overwrites a newer token another writer stored: ErrSuperseded, and the result stays held", func() {
+		It("never overwrites a chain another writer stored after the spend began: ErrSuperseded, and the result is dropped", func() {
 			p, pr := f.protocol("pod-a")
 			sp := begin(p, spend.Refresh)
-			// A restore from a backup, say: another token, no journal.
+			// Another replica's authorisation, say: another token, issued now, no journal.
 			other := f.read()
 			Expect(tokenstore.CommitTokens(ctx, k8sClient, other, f.tokens("rt-other", 7), "")).To(Succeed())
 			_, err := sp.Commit(ctx, f.result("rt-1"))
 			Expect(err).To(MatchError(spend.ErrSuperseded))
-			Expect(p.Holding(f.owner.UID)).To(BeTrue())
+			Expect(p.Holding(f.owner.UID)).To(BeFalse(), "holding it would block the connection for good")
 			f.expectStored("rt-other", 7)
 			// A write from the stale read may be tried; the resourceVersion precondition refuses it.
 			Expect(pr.count(landed(func(w write) bool { return w.token == "rt-1" }))).To(BeZero())
-			_, _, _, held, err := p.Resume(ctx, f.owner.UID)
-			Expect(held).To(BeTrue())
-			Expect(err).To(MatchError(spend.ErrSuperseded))
-			f.expectStored("rt-other", 7)
+			_, _, _, held, _ := p.Resume(ctx, f.owner.UID)
+			Expect(held).To(BeFalse())
+		})
+
+		It("writes over an older chain put back meanwhile (a restore from a backup)", func() {
+			p, _ := f.protocol("pod-a")
+			sp := begin(p, spend.Refresh)
+			restored := f.tokens("rt-from-backup", 2)
+			restored.RefreshIssuedAt = f.clk.Now().Add(-24 * time.Hour)
+			Expect(tokenstore.CommitTokens(ctx, k8sClient, f.read(), restored, "")).To(Succeed())
+			_, err := sp.Commit(ctx, f.result("rt-1"))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(p.Holding(f.owner.UID)).To(BeFalse())
+			Expect(f.read().RefreshToken()).To(Equal("rt-1"), "the result finX just returned is the live chain")
 		})
 
 		It("does not write over a spend another process journaled since", func() {
@@ -330,8 +340,8 @@ var _ = Describe("Spend protocol", func() {
 			sq := begin(q, spend.Refresh)
 			Expect(sq.Prior).NotTo(BeNil())
 			_, _, _, held, err := p.Resume(ctx, f.owner.UID)
-			Expect(held).To(BeTrue())
-			Expect(err).To(MatchError(spend.ErrSuperseded))
+			Expect(held).To(BeTrue(), "kept until the other spend settles")
+			Expect(err).To(MatchError(spend.ErrOtherSpend))
 			Expect(f.read().RefreshToken()).To(Equal(f.first))
 			Expect(f.read().JournalEntry()).To(ContainSubstring("pod-b~"))
 		})
@@ -504,7 +514,8 @@ var _ = Describe("Spend protocol", func() {
 				sp, until, err := p.Begin(ctx, f.owner, f.read(), spend.Refresh)
 				Expect(err).NotTo(HaveOccurred())
 				Expect(sp).To(BeNil(), "instance %q", inst)
-				Expect(until).To(BeTemporally("==", f.clk.Now().Add(spendTimeout+fenceMargin)))
+				// That version bounded a spend by 60s: its spend may still run that long.
+				Expect(until).To(BeTemporally("==", f.clk.Now().Add(time.Minute+fenceMargin)))
 			}
 		})
 	})
@@ -744,13 +755,14 @@ var _ = Describe("Replay schedule", func() {
 	)
 
 	DescribeTable("ReplayNow",
-		func(j *tokenstore.Journal, next time.Duration, want bool) {
-			Expect(spend.ReplayNow(j, now.Add(next), now)).To(Equal(want))
+		func(j *tokenstore.Journal, recordedAgo, next time.Duration, want bool) {
+			Expect(spend.ReplayNow(j, now.Add(-recordedAgo), now.Add(next), now)).To(Equal(want))
 		},
-		Entry("a young spend whose retry a backoff put far away", journal(10*time.Second), 30*time.Second, true),
-		Entry("a young spend whose retry is a replay's delay away", journal(10*time.Second), 5*time.Second, false),
-		Entry("a young spend retried soon anyway", journal(10*time.Second), time.Second, false),
-		Entry("an old spend: the backoff stands", journal(2*time.Minute), time.Hour, false),
-		Entry("no journal", nil, time.Hour, false),
+		Entry("a young spend whose retry an earlier backoff put far away", journal(10*time.Second), time.Minute, 30*time.Second, true),
+		Entry("a young spend whose own failure asked for a long pause (Retry-After)", journal(10*time.Second), 5*time.Second, 30*time.Second, false),
+		Entry("a young spend whose retry is a replay's delay away", journal(10*time.Second), time.Minute, 5*time.Second, false),
+		Entry("a young spend retried soon anyway", journal(10*time.Second), time.Minute, time.Second, false),
+		Entry("an old spend: the backoff stands", journal(2*time.Minute), time.Hour, time.Hour, false),
+		Entry("no journal", nil, time.Hour, time.Hour, false),
 	)
 })

@@ -47,7 +47,7 @@ func WriteAccessToken(ctx context.Context, c client.Client, r client.Reader, own
 			Type:       TypeAccessToken,
 			Data:       want,
 		}
-		if err := controllerutil.SetControllerReference(owner, s, c.Scheme()); err != nil {
+		if err := controllerutil.SetControllerReference(owner, s, c.Scheme(), controllerutil.WithBlockOwnerDeletion(false)); err != nil {
 			return err
 		}
 		if err := c.Create(ctx, s); err != nil {

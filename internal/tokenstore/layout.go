@@ -75,6 +75,10 @@ const (
 	// Secret itself says the chain is dead, so a status write that fails cannot make a dead chain
 	// look alive, nor a stale condition make a new chain look dead. Storing a new chain removes it.
 	AnnotationChainEnded = "banking.finx-operator.io/chain-ended"
+	// AnnotationProtocol is written with every chain the current protocol stores: a chain without
+	// it was stored by a version that recorded a refused chain in status only.
+	AnnotationProtocol = "banking.finx-operator.io/protocol"
+	protocolVersion    = "2"
 	// AnnotationConsumedStates lists hashes of states the callback already accepted, so a replayed
 	// callback is refused even after the link has moved on.
 	AnnotationConsumedStates = "banking.finx-operator.io/consumed-states"

@@ -156,6 +156,11 @@ func (p *Private) Ended() (reason string, at time.Time, ok bool) {
 	return reason, parseTime([]byte(when)), true
 }
 
+// StoredByEarlierVersion reports a chain stored before the chain-ended mark existed.
+func (p *Private) StoredByEarlierVersion() bool {
+	return p.HasRefreshToken() && p.Secret.Annotations[AnnotationProtocol] != protocolVersion
+}
+
 // Digest is the SHA-256 of a token: enough to recognise it again without keeping or comparing the
 // token itself.
 type Digest [sha256.Size]byte
@@ -221,7 +226,7 @@ func EnsurePrivate(ctx context.Context, c client.Client, r client.Reader, owner 
 		Type: TypeRefreshToken,
 		Data: map[string][]byte{},
 	}
-	if err := controllerutil.SetControllerReference(owner, s, c.Scheme()); err != nil {
+	if err := controllerutil.SetControllerReference(owner, s, c.Scheme(), controllerutil.WithBlockOwnerDeletion(false)); err != nil {
 		return nil, err
 	}
 	if err := c.Create(ctx, s); err != nil {
@@ -314,6 +319,10 @@ func CommitTokens(ctx context.Context, c client.Client, p *Private, t Tokens, ex
 	}
 	delete(s.Annotations, AnnotationInFlight)
 	delete(s.Annotations, AnnotationChainEnded)
+	if s.Annotations == nil {
+		s.Annotations = map[string]string{}
+	}
+	s.Annotations[AnnotationProtocol] = protocolVersion
 	if err := c.Update(ctx, s); err != nil {
 		return fmt.Errorf("storing the new refresh token in Secret %s: %w", s.Name, err)
 	}

@@ -164,7 +164,7 @@ func startEnv() (*benchEnv, error) {
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  e.scheme,
-		Cache:   controllers.CacheOptions(),
+		Cache:   controllers.CacheOptions(nil),
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		Logger:  logger,
 	})
@@ -180,6 +180,7 @@ func startEnv() (*benchEnv, error) {
 		BackoffBase:             300 * time.Millisecond,
 		BackoffMax:              2 * time.Second,
 		Metrics:                 metrics.New(prometheus.NewRegistry()),
+		AllowedFinXBaseURLs:     []string{e.sandboxURL},
 	}); err != nil {
 		return fail(err)
 	}
@@ -256,6 +257,7 @@ func (e *benchEnv) newTenant(ctx context.Context, prefix string) (tenant, error)
 	t := tenant{ns: ns.Name, client: "finx"}
 	if err := e.client.Create(ctx, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: t.ns, Name: "finx-credentials"},
+		Type:       v1.SecretTypeClientCredentials,
 		StringData: map[string]string{"client_id": sandbox.DefaultClientID, "client_secret": sandbox.DefaultClientSecret},
 	}); err != nil {
 		return tenant{}, fmt.Errorf("creating the credentials Secret: %w", err)

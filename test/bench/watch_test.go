@@ -69,7 +69,7 @@ var errTimeout = errors.New("timed out")
 // startWatcher starts a watcher on ns and waits for its cache to sync. Stop it before measuring
 // memory: it holds copies of everything it watches.
 func startWatcher(ctx context.Context, e *benchEnv, ns string) (*watcher, error) {
-	opts := controllers.CacheOptions() // the same Secret label selector as the manager
+	opts := controllers.CacheOptions(nil) // the same Secret label selector as the manager
 	opts.Scheme = e.scheme
 	opts.DefaultNamespaces = map[string]cache.Config{ns: {}}
 	c, err := cache.New(e.cfg, opts)

@@ -98,6 +98,8 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	callbackB = fmt.Sprintf("127.0.0.1:%d", freePortExcept(ports))
 	sandboxAddr := fmt.Sprintf("127.0.0.1:%d", sandboxPort)
 	sandboxURL = "http://" + sandboxAddr
+	gracePort := freePortExcept(ports)
+	graceSandboxURL = fmt.Sprintf("http://127.0.0.1:%d", gracePort)
 
 	By("starting the control plane, config/default and the sandbox")
 	startCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
@@ -107,8 +109,12 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		ManagerBin: managerBin, SandboxBin: sandboxBin,
 		SandboxAddr: sandboxAddr, CallbackAddr: callbackA,
 		SandboxArgs: []string{"--access-token-ttl", accessTokenTTL.String(), "--enable-test-controls"},
-		// The manager runs with its default flags: what the crash scenarios promise holds for those.
-		Out: GinkgoWriter,
+		// The manager runs with its default token-protocol flags: what the crash scenarios promise
+		// holds for those. Every replica logs at the highest verbosity there is (zap and klog):
+		// trust_test.go then searches all their logs for every token, code and state the scenarios saw.
+		ManagerArgs:          []string{"--zap-log-level", "10", "--v", "10"},
+		ExtraAllowedBaseURLs: []string{graceSandboxURL},
+		Out:                  GinkgoWriter,
 	})
 	if stack != nil {
 		DeferCleanup(stopStack)
@@ -116,8 +122,6 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	Expect(err).NotTo(HaveOccurred(), "%s", logTails())
 
 	By("starting a second sandbox with a 30s reuse grace")
-	gracePort := freePortExcept(ports)
-	graceSandboxURL = fmt.Sprintf("http://127.0.0.1:%d", gracePort)
 	graceSbx, err := devcluster.StartProcess(startCtx, "finx-sandbox-grace", stack.LogPath("finx-sandbox-grace"), nil, sandboxBin,
 		// A replay is honoured only while the successor's access token lives (docs/sandbox.md), so
 		// this sandbox's access tokens live long enough for a restart and a replay under faults.
