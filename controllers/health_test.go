@@ -110,7 +110,7 @@ var _ = Describe("Health as kstatus, Argo CD and Flux read it", func() {
 		readHealth(c, v1.PhaseConnected, status.CurrentStatus, "Healthy", status.CurrentStatus)
 
 		// finX revokes the user: the chain is dead and only the user can bring it back.
-		Expect(sbx.RevokeUser(c.Spec.UserID)).To(BeNumerically(">", 0))
+		Expect(sbx.RevokeUser(get(c).Status.FinXUserID)).To(BeNumerically(">", 0))
 		h = readHealth(c, v1.PhaseReauthorizationRequired, status.FailedStatus, "Degraded", status.FailedStatus)
 		Expect(h.stalled).To(Equal(v1.ReasonRefreshRejected))
 		Expect(h.argoMessage).To(HavePrefix(v1.ReasonRefreshRejected + ": "))
