@@ -17,6 +17,8 @@ limitations under the License.
 package controllers_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -149,6 +151,32 @@ var _ = Describe("Deletion policy", func() {
 		Expect(get(c).Status.Phase).To(Equal(v1.PhaseConnected))
 	})
 
+	It("continues an adopted chain under the finX user it was recorded with, and only a user_id the connection could have", func() {
+		c := t.connection("leo", retain)
+		first := authorize(c)
+		current := first.Status.FinXUserID
+		Expect(current).To(HaveSuffix("/" + c.Spec.UserID))
+		Eventually(func() map[string]string { return privateSecret(t.ns, "leo").Annotations }).
+			Should(HaveKeyWithValue(tokenstore.AnnotationRetainedFinXUser, sha256Hex(current)))
+
+		// recordAs rewrites the recorded finX user, deletes the connection and applies it again.
+		recordAs := func(finxUserID string) *v1.BankConnection {
+			Eventually(func() error {
+				s := privateSecret(t.ns, "leo")
+				s.Annotations[tokenstore.AnnotationRetainedFinXUser] = sha256Hex(finxUserID)
+				return k8sClient.Update(ctx, s)
+			}).Should(Succeed())
+			deleteAndWait(c)
+			c = t.connection("leo", retain)
+			return waitForPhase(c, v1.PhaseConnected, 20*time.Second)
+		}
+		// A chain that started before status.finxUserID existed (FinXClient: the bare userID) keeps
+		// that finX user.
+		Expect(recordAs(c.Spec.UserID).Status.FinXUserID).To(Equal(c.Spec.UserID))
+		// A value the connection could not have itself (another namespace's user, say) is ignored.
+		Expect(recordAs("another-namespace-uid/" + c.Spec.UserID).Status.FinXUserID).To(Equal(current))
+	})
+
 	It("sees callbacks and a vanished token on a retained Secret, which has no owner reference to watch by", func() {
 		c := t.connection("noah", retain)
 		authorize(c) // the callback hand-off reached the reconciler through the Secret watch
@@ -158,3 +186,8 @@ var _ = Describe("Deletion policy", func() {
 			Should(Equal(v1.ReasonRefreshTokenMissing))
 	})
 })
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}

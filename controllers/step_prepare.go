@@ -85,6 +85,11 @@ func (r *BankConnectionReconciler) loadPrivateSecret(ctx context.Context, st *re
 		// Perhaps a chain a deleted connection of this name, user and client retained: only such a
 		// connection takes it over; for anyone else it stays a conflict.
 		if p, err = tokenstore.AdoptRetained(ctx, r.Client, r.APIReader, key, st.conn, retention(st.conn)); err == nil && p != nil {
+			if id, ok := p.RetainedFinXUser(st.client.userIDs...); ok {
+				// Continue under the finX user the chain belongs to (a connection that started under
+				// the legacy derivation keeps it).
+				st.client.userID, st.conn.Status.FinXUserID = id, id
+			}
 			log.FromContext(ctx).Info("adopted a refresh chain retained by a deleted connection of the same name, user and client")
 			r.event(st, corev1.EventTypeNormal, v1.ReasonRetainedChainAdopted,
 				"Took over the refresh token retained in Secret %s by a deleted connection of the same name, user and client", key.Name)
@@ -120,7 +125,8 @@ func retention(c *v1.BankConnection) tokenstore.Retention {
 	if kind == "" {
 		kind = v1.ClientKindFinXClient
 	}
-	return tokenstore.Retention{UserID: c.Spec.UserID, ClientKind: string(kind), ClientName: c.Spec.ClientRef.Name}
+	return tokenstore.Retention{UserID: c.Spec.UserID, ClientKind: string(kind), ClientName: c.Spec.ClientRef.Name,
+		FinXUserID: c.Status.FinXUserID}
 }
 
 // blockedBySecret turns a private Secret this connection does not control into a stop with a Ready

@@ -42,6 +42,10 @@ const (
 	// AnnotationRetainedClient holds the connection's client as "<kind>/<name>": tokens belong to
 	// the finX client that issued them.
 	AnnotationRetainedClient = "banking.finx-operator.io/retained-client"
+	// AnnotationRetainedFinXUser holds the SHA-256 of the finX user_id the chain belongs to, so an
+	// adopting connection continues under the same finX user. It only ever selects among the
+	// user_ids the adopting connection could have anyway, so writing it cannot reach another user.
+	AnnotationRetainedFinXUser = "banking.finx-operator.io/retained-finx-user-sha256"
 )
 
 // Retention is what a connection must match to adopt a retained chain (besides its namespace, which
@@ -50,11 +54,26 @@ type Retention struct {
 	UserID     string
 	ClientKind string
 	ClientName string
+	// FinXUserID is recorded, not matched (see AnnotationRetainedFinXUser).
+	FinXUserID string
 }
 
-func (id Retention) userHash() string {
-	sum := sha256.Sum256([]byte(id.UserID))
+func (id Retention) userHash() string { return hashOf(id.UserID) }
+
+func hashOf(s string) string {
+	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
+}
+
+// RetainedFinXUser returns the candidate the retained chain was recorded with, if one matches.
+func (p *Private) RetainedFinXUser(candidates ...string) (string, bool) {
+	h := p.Secret.Annotations[AnnotationRetainedFinXUser]
+	for _, c := range candidates {
+		if h != "" && c != "" && hashOf(c) == h {
+			return c, true
+		}
+	}
+	return "", false
 }
 
 func (id Retention) client() string { return id.ClientKind + "/" + id.ClientName }
@@ -77,8 +96,10 @@ func (p *Private) Retained() bool {
 // Secret does not match yet, with the read's resourceVersion as precondition, and leaves the token,
 // the journal and the hand-off untouched.
 func SetRetention(ctx context.Context, c client.Client, p *Private, owner client.Object, retain bool, id Retention) (bool, error) {
+	a := p.Secret.Annotations
 	if retain == p.Retained() {
-		if !retain || (p.Secret.Annotations[AnnotationRetainedUser] == id.userHash() && p.Secret.Annotations[AnnotationRetainedClient] == id.client()) {
+		if !retain || (a[AnnotationRetainedUser] == id.userHash() && a[AnnotationRetainedClient] == id.client() &&
+			(id.FinXUserID == "" || a[AnnotationRetainedFinXUser] == hashOf(id.FinXUserID))) {
 			return false, nil
 		}
 	}
@@ -91,6 +112,9 @@ func SetRetention(ctx context.Context, c client.Client, p *Private, owner client
 		s.Annotations[AnnotationRetainedFor] = string(owner.GetUID())
 		s.Annotations[AnnotationRetainedUser] = id.userHash()
 		s.Annotations[AnnotationRetainedClient] = id.client()
+		if id.FinXUserID != "" {
+			s.Annotations[AnnotationRetainedFinXUser] = hashOf(id.FinXUserID)
+		}
 	} else {
 		if err := controllerutil.SetControllerReference(owner, s, c.Scheme()); err != nil {
 			return false, err
@@ -98,6 +122,7 @@ func SetRetention(ctx context.Context, c client.Client, p *Private, owner client
 		delete(s.Annotations, AnnotationRetainedFor)
 		delete(s.Annotations, AnnotationRetainedUser)
 		delete(s.Annotations, AnnotationRetainedClient)
+		delete(s.Annotations, AnnotationRetainedFinXUser)
 	}
 	if err := c.Update(ctx, s); err != nil {
 		return false, fmt.Errorf("applying the deletion policy to Secret %s: %w", s.Name, err)
