@@ -95,7 +95,8 @@ func (r *BankConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !conn.DeletionTimestamp.IsZero() {
-		// Owner references remove the Secrets; no finX call is made for a connection being deleted.
+		// Owner references remove the Secrets (a retained private Secret has none, so it stays); no
+		// finX call is made for a connection being deleted.
 		r.Spends.Forget(conn.UID)
 		return ctrl.Result{}, nil
 	}
@@ -190,6 +191,9 @@ func (r *BankConnectionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// The callback writes the private Secret; a deleted access-token Secret must be refilled.
 		// The operator's own writes (journal, commits) trigger nothing.
 		Owns(&corev1.Secret{}, builder.WithPredicates(secretEventsThatMatter())).
+		// A retained private Secret has no owner reference; its connection label names its connection.
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(retainedSecretConnection),
+			builder.WithPredicates(secretEventsThatMatter(), predicate.NewPredicateFuncs(isRetained))).
 		Watches(&v1.FinXClient{}, handler.EnqueueRequestsFromMapFunc(r.connectionsUsing(v1.ClientKindFinXClient)),
 			builder.WithPredicates(clientChangesThatMatter())).
 		Watches(&v1.ClusterFinXClient{}, handler.EnqueueRequestsFromMapFunc(r.connectionsUsing(v1.ClientKindClusterFinXClient)),
@@ -238,6 +242,19 @@ func secretEventsThatMatter() predicate.Funcs {
 			return oldOK && curOK && (tokenstore.CallbackChanged(old, cur) || tokenstore.ChainTouched(old, cur))
 		},
 	}
+}
+
+func isRetained(o client.Object) bool {
+	return o.GetAnnotations()[tokenstore.AnnotationRetainedFor] != "" && metav1.GetControllerOf(o) == nil
+}
+
+// retainedSecretConnection maps a retained private Secret to the connection of its label.
+func retainedSecretConnection(_ context.Context, o client.Object) []reconcile.Request {
+	name := o.GetLabels()[tokenstore.LabelConnection]
+	if name == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
 }
 
 // clientChangesThatMatter lets through the client events its connections must act on: a client

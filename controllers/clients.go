@@ -51,6 +51,9 @@ type resolvedClient struct {
 	// yet, derived as the client's userIDScope says (see connectionUserID).
 	userID          string
 	refreshLifetime time.Duration
+	// userIDs are the finX user_ids this connection may legitimately have (current and legacy
+	// derivation): a retained chain is continued under the one it was recorded with.
+	userIDs []string
 }
 
 // ClientSource turns a connection's clientRef into a finX API client. Clients are cached per
@@ -141,7 +144,8 @@ func (s *ClientSource) Resolve(ctx context.Context, conn *v1.BankConnection) (*r
 	if spec.RefreshTokenLifetime != nil && spec.RefreshTokenLifetime.Duration > 0 {
 		lifetime = spec.RefreshTokenLifetime.Duration
 	}
-	return &resolvedClient{api: api, userID: userID, refreshLifetime: lifetime}, nil
+	return &resolvedClient{api: api, userID: userID, refreshLifetime: lifetime,
+		userIDs: []string{userID, legacyUserID(conn, spec.UserIDScope)}}, nil
 }
 
 // baseURLNotAllowed explains a refused base URL. The URL is chosen by whoever may edit the client,

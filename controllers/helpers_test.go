@@ -243,11 +243,16 @@ func clientKey(o client.Object) types.NamespacedName { return client.ObjectKeyFr
 
 // warningEvents returns the Warning events with reason recorded for c.
 func warningEvents(c *v1.BankConnection, reason string) []eventsv1.Event {
+	return eventsFor(c, corev1.EventTypeWarning, reason)
+}
+
+// eventsFor returns the events of a type with reason recorded for any connection of c's name.
+func eventsFor(c *v1.BankConnection, eventType, reason string) []eventsv1.Event {
 	list := &eventsv1.EventList{}
 	Expect(k8sClient.List(ctx, list, client.InNamespace(c.Namespace))).To(Succeed())
 	var out []eventsv1.Event
 	for _, e := range list.Items {
-		if e.Regarding.Name == c.Name && e.Reason == reason && e.Type == corev1.EventTypeWarning {
+		if e.Regarding.Name == c.Name && e.Reason == reason && e.Type == eventType {
 			out = append(out, e)
 		}
 	}

@@ -69,11 +69,59 @@ func summarize(s *reconcileState) {
 		s.stalled = &problem{reason: le.Reason, message: le.Message}
 	}
 	setReady(s, reauth, refreshAlive, accessAlive)
+	setProgress(s)
 	st.Phase = phase(s, reauthTrue, refreshAlive)
 	if !refreshAlive && st.RefreshToken != nil {
 		st.RefreshToken.NextRefreshAt = nil
 	}
+	// Every condition was re-evaluated or confirmed by this reconcile, so each one describes this
+	// generation; a condition left at an older one would read as stale to kstatus-style checkers.
+	for i := range st.Conditions {
+		st.Conditions[i].ObservedGeneration = c.Generation
+	}
 	st.ObservedGeneration = c.Generation
+}
+
+// stallReasons are the Ready reasons that no retry by the operator can clear: a person must change
+// the spec, the client, a Secret, or send the end user through a new link.
+var stallReasons = map[string]bool{
+	v1.ReasonClientNotFound:          true,
+	v1.ReasonClientNotReady:          true,
+	v1.ReasonClientNotAllowed:        true,
+	v1.ReasonBaseURLNotAllowed:       true,
+	v1.ReasonSecretConflict:          true,
+	v1.ReasonFinXRejectedRequest:     true,
+	v1.ReasonClientAuthFailed:        true,
+	v1.ReasonReauthorizationRequired: true,
+}
+
+// setProgress derives the kstatus conditions from Ready, the way Flux uses them: Stalled=True when
+// only a person can help, Reconciling=True while the operator or the end user still has a step to
+// take, neither when Ready (Current) or suspended. Both are abnormal-true and removed when False,
+// so they are never True together (kstatus reads whichever comes first).
+func setProgress(s *reconcileState) {
+	st := &s.conn.Status
+	ready := meta.FindStatusCondition(st.Conditions, v1.ConditionReady)
+	switch {
+	case ready == nil || ready.Status == metav1.ConditionTrue || ready.Reason == v1.ReasonSuspended:
+		meta.RemoveStatusCondition(&st.Conditions, v1.ConditionReconciling)
+		meta.RemoveStatusCondition(&st.Conditions, v1.ConditionStalled)
+	case stallReasons[ready.Reason]:
+		reason, msg := ready.Reason, ready.Message
+		if reauth := meta.FindStatusCondition(st.Conditions, v1.ConditionReauthorizationRequired); ready.Reason == v1.ReasonReauthorizationRequired && reauth != nil {
+			// The cause says more than "reauthorisation required": rejected, lost, expired or missing.
+			reason, msg = reauth.Reason, reauth.Message+" The user must authorise again through the link in status.link.url."
+		}
+		meta.RemoveStatusCondition(&st.Conditions, v1.ConditionReconciling)
+		s.setCondition(v1.ConditionStalled, metav1.ConditionTrue, reason, msg)
+	default:
+		meta.RemoveStatusCondition(&st.Conditions, v1.ConditionStalled)
+		msg := ready.Message
+		if ready.Reason == v1.ReasonAwaitingUser {
+			msg = "Waiting for the end user to authorise access through the link in status.link.url; the operator has done its part."
+		}
+		s.setCondition(v1.ConditionReconciling, metav1.ConditionTrue, ready.Reason, msg)
+	}
 }
 
 func setReady(s *reconcileState, reauth *metav1.Condition, refreshAlive, accessAlive bool) {
@@ -89,6 +137,10 @@ func setReady(s *reconcileState, reauth *metav1.Condition, refreshAlive, accessA
 		not(v1.ReasonReauthorizationRequired, "The user must authorise again through the link in status.link.url.")
 	case s.stalled != nil && !refreshAlive:
 		not(s.stalled.reason, s.stalled.message)
+	case !refreshAlive && linkFailing(s.conn):
+		// No link for the user to open: saying "waiting for the user" would hide why.
+		le := s.conn.Status.LastError
+		not(le.Reason, le.Message)
 	case !refreshAlive:
 		not(v1.ReasonAwaitingUser, "Waiting for the user to authorise access through the link in status.link.url.")
 	case !accessAlive:
@@ -96,6 +148,12 @@ func setReady(s *reconcileState, reauth *metav1.Condition, refreshAlive, accessA
 	default:
 		s.setCondition(v1.ConditionReady, metav1.ConditionTrue, v1.ReasonConnected, "Connected: the Secrets hold valid tokens.")
 	}
+}
+
+// linkFailing reports a connection without a link whose last link request failed.
+func linkFailing(c *v1.BankConnection) bool {
+	le := c.Status.LastError
+	return c.Status.Link == nil && le != nil && le.Operation == v1.OperationIssueLink
 }
 
 func phase(s *reconcileState, reauthTrue, refreshAlive bool) v1.Phase {

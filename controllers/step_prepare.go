@@ -21,6 +21,7 @@ import (
 	"errors"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -79,6 +80,21 @@ func (r *BankConnectionReconciler) resolveClient(ctx context.Context, st *reconc
 func (r *BankConnectionReconciler) loadPrivateSecret(ctx context.Context, st *reconcileState) (bool, error) {
 	key := types.NamespacedName{Namespace: st.conn.Namespace, Name: refreshSecretName(st.conn)}
 	p, err := tokenstore.ReadPrivate(ctx, r.APIReader, key, st.conn)
+	var no *tokenstore.NotOwnedError
+	if errors.As(err, &no) {
+		// Perhaps a chain a deleted connection of this name, user and client retained: only such a
+		// connection takes it over; for anyone else it stays a conflict.
+		if p, err = tokenstore.AdoptRetained(ctx, r.Client, r.APIReader, key, st.conn, retention(st.conn)); err == nil && p != nil {
+			if id, ok := p.RetainedFinXUser(st.client.userIDs...); ok {
+				// Continue under the finX user the chain belongs to (a connection that started under
+				// the legacy derivation keeps it).
+				st.client.userID, st.conn.Status.FinXUserID = id, id
+			}
+			log.FromContext(ctx).Info("adopted a refresh chain retained by a deleted connection of the same name, user and client")
+			r.event(st, corev1.EventTypeNormal, v1.ReasonRetainedChainAdopted,
+				"Took over the refresh token retained in Secret %s by a deleted connection of the same name, user and client", key.Name)
+		}
+	}
 	if blockedBySecret(st, err) {
 		return true, nil
 	}
@@ -86,7 +102,31 @@ func (r *BankConnectionReconciler) loadPrivateSecret(ctx context.Context, st *re
 		return true, err
 	}
 	st.private = p
-	return false, nil
+	return false, r.applyDeletionPolicy(ctx, st)
+}
+
+// applyDeletionPolicy keeps the private Secret retained or owned as spec.secretsDeletionPolicy says,
+// before any chain is stored in it, so that a deletion at any later moment does what the spec says.
+func (r *BankConnectionReconciler) applyDeletionPolicy(ctx context.Context, st *reconcileState) error {
+	if st.private == nil {
+		return nil
+	}
+	retain := st.conn.Spec.SecretsDeletionPolicy == v1.DeletionPolicyRetain
+	changed, err := tokenstore.SetRetention(ctx, r.Client, st.private, st.conn, retain, retention(st.conn))
+	if changed {
+		log.FromContext(ctx).Info("applied the deletion policy to the private Secret", "retain", retain)
+	}
+	return err
+}
+
+// retention is what a later connection must match to adopt this connection's retained chain.
+func retention(c *v1.BankConnection) tokenstore.Retention {
+	kind := c.Spec.ClientRef.Kind
+	if kind == "" {
+		kind = v1.ClientKindFinXClient
+	}
+	return tokenstore.Retention{UserID: c.Spec.UserID, ClientKind: string(kind), ClientName: c.Spec.ClientRef.Name,
+		FinXUserID: c.Status.FinXUserID}
 }
 
 // blockedBySecret turns a private Secret this connection does not control into a stop with a Ready
@@ -112,5 +152,5 @@ func (r *BankConnectionReconciler) ensurePrivateSecret(ctx context.Context, st *
 		return err
 	}
 	st.private = p
-	return nil
+	return r.applyDeletionPolicy(ctx, st)
 }

@@ -42,7 +42,7 @@ import (
 func (r *BankConnectionReconciler) maintainTokens(ctx context.Context, st *reconcileState) error {
 	c := st.conn
 	dropExpiredLink(st)
-	r.adoptChain(ctx, st)
+	adopted := r.adoptChain(ctx, st)
 	forced := refreshRequested(c)
 	if forced {
 		st.refreshRequest = c.Annotations[v1.AnnotationRefresh]
@@ -65,8 +65,8 @@ func (r *BankConnectionReconciler) maintainTokens(ctx context.Context, st *recon
 	if st.waitingForRetry(v1.OperationRefresh) {
 		return nil
 	}
-	if c.Status.ObservedGeneration != c.Generation {
-		r.schedule(st) // refreshBefore or the access mode may have changed
+	if c.Status.ObservedGeneration != c.Generation && !adopted {
+		r.schedule(st) // refreshBefore or the access mode may have changed; an adopted chain is proved now
 	}
 	if rt := c.Status.RefreshToken; !refill && unknown == nil && rt != nil && rt.NextRefreshAt != nil && st.now.Before(rt.NextRefreshAt.Time) {
 		st.requeue(rt.NextRefreshAt.Time)
@@ -79,7 +79,7 @@ func (r *BankConnectionReconciler) maintainTokens(ctx context.Context, st *recon
 // write lost after a commit (a crash, an API error) or a Secret restored from a backup leaves status
 // describing another chain. The adopted chain is refreshed at once, which both proves it alive and
 // fills the access-token Secret.
-func (r *BankConnectionReconciler) adoptChain(ctx context.Context, st *reconcileState) {
+func (r *BankConnectionReconciler) adoptChain(ctx context.Context, st *reconcileState) bool {
 	c := st.conn
 	want := chainStatus(c, st.private)
 	rt := c.Status.RefreshToken
@@ -89,7 +89,7 @@ func (r *BankConnectionReconciler) adoptChain(ctx context.Context, st *reconcile
 		if rt.Rotations != want.Rotations {
 			rt.Rotations = want.Rotations
 		}
-		return
+		return false
 	}
 	c.Status.RefreshToken = want
 	if reauth || !authorized {
@@ -101,6 +101,7 @@ func (r *BankConnectionReconciler) adoptChain(ctx context.Context, st *reconcile
 		}
 	}
 	log.FromContext(ctx).Info("status did not describe the chain in the private Secret; adopted the Secret's and refreshing it now")
+	return true
 }
 
 func maxTime(a, b time.Time) time.Time {

@@ -23,6 +23,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
@@ -81,6 +82,7 @@ var _ = Describe("ClusterFinXClient tenancy", func() {
 		calls := sbx.Stats().Endpoints["ongoing_access"].Calls
 		co := outsider.connection("pat", useShared)
 		Eventually(func() string { return condition(co, v1.ConditionReady).Reason }).Should(Equal(v1.ReasonClientNotAllowed))
+		Expect(readHealth(co, v1.PhasePending, status.FailedStatus, "Degraded", status.FailedStatus).stalled).To(Equal(v1.ReasonClientNotAllowed))
 		Consistently(func() *v1.LinkStatus { return get(co).Status.Link }).WithTimeout(time.Second).Should(BeNil())
 		Expect(get(co).Status.Phase).To(Equal(v1.PhasePending))
 		Expect(sbx.Stats().Endpoints["ongoing_access"].Calls).To(Equal(calls))

@@ -84,6 +84,18 @@ type AccessTokenSpec struct {
 	Mode AccessTokenMode `json:"mode,omitempty"`
 }
 
+// DeletionPolicy says what happens to the token Secrets when their BankConnection is deleted.
+// +kubebuilder:validation:Enum=Delete;Retain
+type DeletionPolicy string
+
+const (
+	// DeletionPolicyDelete removes the token Secrets with the connection (garbage collection).
+	DeletionPolicyDelete DeletionPolicy = "Delete"
+	// DeletionPolicyRetain keeps the private Secret, and so the refresh chain, when the connection is
+	// deleted; a new connection of the same name, namespace, userID and client adopts it.
+	DeletionPolicyRetain DeletionPolicy = "Retain"
+)
+
 // BankConnectionSpec is a finX user's ongoing access to their bank data.
 // +kubebuilder:validation:XValidation:rule="!has(self.returnURL) || !has(self.redirectURI) || self.returnURL != self.redirectURI",message="returnURL must differ from redirectURI, or the browser would loop back into the callback"
 type BankConnectionSpec struct {
@@ -205,6 +217,15 @@ type BankConnectionSpec struct {
 	// that expires while suspended needs a new authorisation.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+
+	// secretsDeletionPolicy says what deleting this connection does to its token Secrets: Delete
+	// (default) removes them; Retain keeps the operator-private Secret with the refresh chain, so a
+	// BankConnection re-created with the same name, namespace, userID and client carries on without
+	// a new authorisation. The access-token Secret is always deleted. Retained refresh tokens stay
+	// valid at finX until they expire: see docs/security.md.
+	// +optional
+	// +kubebuilder:default=Delete
+	SecretsDeletionPolicy DeletionPolicy `json:"secretsDeletionPolicy,omitempty"`
 }
 
 // Phase is a one-word summary of where a BankConnection is in its lifecycle.
@@ -317,13 +338,15 @@ type BankConnectionStatus struct {
 	// +optional
 	Phase Phase `json:"phase,omitempty"`
 
-	// conditions: Ready, LinkIssued, Authorized, TokensValid, ReauthorizationRequired.
+	// conditions: Ready, LinkIssued, Authorized, TokensValid, ReauthorizationRequired, and the
+	// kstatus conditions Reconciling and Stalled (present only while True).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// observedGeneration is the spec generation this status was computed for.
+	// observedGeneration is the spec generation this status was computed for; -1 until the operator
+	// first writes status, so kstatus and GitOps tools read a new connection as in progress.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
@@ -386,7 +409,11 @@ type BankConnection struct {
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	// +required
-	Spec   BankConnectionSpec   `json:"spec"`
+	Spec BankConnectionSpec `json:"spec"`
+	// status is what the operator observed and did. Its default makes a connection the operator has
+	// not seen yet read as unobserved (kstatus InProgress) rather than Current: without
+	// status.observedGeneration kstatus skips that check.
+	// +kubebuilder:default={"observedGeneration":-1}
 	Status BankConnectionStatus `json:"status,omitempty"`
 }
 

@@ -32,6 +32,13 @@ const (
 	// ConditionReauthorizationRequired is True (abnormal) when finX rejected the refresh chain or a
 	// rotation may have been lost: the user must go through the widget again.
 	ConditionReauthorizationRequired = "ReauthorizationRequired"
+	// ConditionReconciling is True (abnormal-true, kstatus) while the connection makes progress
+	// that needs no person's change: the operator is retrying, or the end user has yet to act.
+	// Absent otherwise.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is True (abnormal-true, kstatus) when the connection cannot progress until a
+	// person acts: a configuration error, a request finX refused, or a dead chain. Absent otherwise.
+	ConditionStalled = "Stalled"
 )
 
 // Condition reasons. Event reasons reuse them where they describe the same thing.
@@ -81,6 +88,8 @@ const (
 	// ReasonBaseURLNotAllowed: the client's baseURL is not on the operator's allowlist; no request
 	// is sent there.
 	ReasonBaseURLNotAllowed = "BaseURLNotAllowed"
+	// ReasonRetainedChainAdopted: a new connection took over a chain a deleted one had retained.
+	ReasonRetainedChainAdopted = "RetainedChainAdopted"
 )
 
 // Annotations that ask the operator for a one-off action. Each new value is acted on once.

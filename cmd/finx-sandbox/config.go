@@ -38,6 +38,8 @@ type options struct {
 	accessTokenTTL     time.Duration
 	refreshTokenTTL    time.Duration
 	refreshReuseGrace  time.Duration
+	consentLifetime    time.Duration
+	syncWithoutCode    bool
 	enableTestControls bool
 	version            bool // print the version and exit
 }
@@ -55,6 +57,8 @@ var specs = []flagSpec{
 	{"access-token-ttl", "FINX_SANDBOX_ACCESS_TOKEN_TTL", "access token lifetime"},
 	{"refresh-token-ttl", "FINX_SANDBOX_REFRESH_TOKEN_TTL", "refresh token lifetime (each rotated token gets a fresh one)"},
 	{"refresh-reuse-grace", "FINX_SANDBOX_REFRESH_REUSE_GRACE", "how long a spent refresh token may be replayed for the same successor (0 = never)"},
+	{"consent-lifetime", "FINX_SANDBOX_CONSENT_LIFETIME", "how long a bank consent lasts before autosync fails until the user renews it"},
+	{"sync-redirect-without-code", "FINX_SANDBOX_SYNC_REDIRECT_WITHOUT_CODE", "redirect a completed /ongoing/sync flow with success and state only, no code"},
 	{"enable-test-controls", "FINX_SANDBOX_ENABLE_TEST_CONTROLS", "serve the unauthenticated /_sandbox/ test-control routes"},
 }
 
@@ -66,6 +70,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		codeTTL:         sandbox.DefaultCodeTTL,
 		accessTokenTTL:  sandbox.DefaultAccessTokenTTL,
 		refreshTokenTTL: sandbox.DefaultRefreshTokenTTL,
+		consentLifetime: sandbox.DefaultConsentLifetime,
 	}
 	fs := flag.NewFlagSet("finx-sandbox", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -73,6 +78,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		"listen": &o.listen, "public-url": &o.publicURL, "client-id": &o.clientID, "client-secret": &o.clientSecret,
 		"code-ttl": &o.codeTTL, "access-token-ttl": &o.accessTokenTTL, "refresh-token-ttl": &o.refreshTokenTTL,
 		"refresh-reuse-grace": &o.refreshReuseGrace, "enable-test-controls": &o.enableTestControls,
+		"consent-lifetime": &o.consentLifetime, "sync-redirect-without-code": &o.syncWithoutCode,
 	}
 	for _, s := range specs {
 		usage := s.usage + " (env " + s.env + ")"
@@ -118,7 +124,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		}
 	}
 	for name, d := range map[string]time.Duration{"code-ttl": o.codeTTL, "access-token-ttl": o.accessTokenTTL,
-		"refresh-token-ttl": o.refreshTokenTTL} {
+		"refresh-token-ttl": o.refreshTokenTTL, "consent-lifetime": o.consentLifetime} {
 		if d <= 0 {
 			return options{}, fmt.Errorf("--%s must be positive", name)
 		}

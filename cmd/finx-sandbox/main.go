@@ -74,6 +74,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		PublicURL: public, ClientID: o.clientID, ClientSecret: o.clientSecret,
 		CodeTTL: o.codeTTL, AccessTokenTTL: o.accessTokenTTL, RefreshTokenTTL: o.refreshTokenTTL,
 		RefreshReuseGrace: o.refreshReuseGrace, EnableTestControls: o.enableTestControls, Logger: log,
+		ConsentLifetime: o.consentLifetime, SyncRedirectWithoutCode: o.syncWithoutCode,
 	})
 	srv := &http.Server{
 		Handler:           sb.Handler(),

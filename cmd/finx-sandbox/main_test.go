@@ -36,8 +36,16 @@ func TestParseOptions(t *testing.T) {
 	o, err := parseOptions(nil, env(nil), io.Discard)
 	if err != nil || o.listen != "127.0.0.1:8081" || o.clientID != "sandbox-client" || o.clientSecret != "sandbox-secret" ||
 		o.codeTTL != 5*time.Minute || o.accessTokenTTL != time.Hour || o.refreshTokenTTL != 90*24*time.Hour ||
-		o.refreshReuseGrace != 0 || o.enableTestControls || o.publicURL != "" {
+		o.refreshReuseGrace != 0 || o.enableTestControls || o.publicURL != "" ||
+		o.consentLifetime != 180*24*time.Hour || o.syncWithoutCode {
 		t.Fatalf("defaults: %v %+v", err, o)
+	}
+	o, err = parseOptions([]string{"--consent-lifetime=2h"}, env(map[string]string{"FINX_SANDBOX_SYNC_REDIRECT_WITHOUT_CODE": "true"}), io.Discard)
+	if err != nil || o.consentLifetime != 2*time.Hour || !o.syncWithoutCode {
+		t.Fatalf("consent options: %v %+v", err, o)
+	}
+	if _, err := parseOptions([]string{"--consent-lifetime=0s"}, env(nil), io.Discard); err == nil {
+		t.Error("zero consent lifetime accepted")
 	}
 	e := env(map[string]string{
 		"FINX_SANDBOX_LISTEN": ":9000", "FINX_SANDBOX_PUBLIC_URL": "http://sb.test", "FINX_SANDBOX_CLIENT_ID": "cid",

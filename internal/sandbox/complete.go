@@ -82,6 +82,10 @@ func (s *Server) finishLocked(f *flow, approve bool, b *bank, idx []int, code st
 			param("cancel", "true"), param("flow_id", f.id))
 	}
 	s.connectLocked(f.userID, b, idx, f.syncPeriod, f.kind != kindOnetime, now)
+	if f.kind == kindSync && s.cfg.SyncRedirectWithoutCode {
+		// The consent is renewed at finX; the client keeps the chain it has.
+		return callbackURL(f.redirectURI, param("state", f.state), param("success", "true"), param("flow_id", f.id))
+	}
 	s.codes[keyOf(code)] = &codeEntry{flowID: f.id, userID: f.userID, kind: f.kind,
 		redirectURI: f.redirectURI, expires: now.Add(s.cfg.CodeTTL)}
 	return callbackURL(f.redirectURI, param("code", code), param("state", f.state),

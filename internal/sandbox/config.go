@@ -52,6 +52,13 @@ type Config struct {
 	RefreshReuseGrace time.Duration // 0: a spent refresh token is rejected at once
 	// FlowTTL is how long a widget link stays usable after creation (default 30m).
 	FlowTTL time.Duration
+	// ConsentLifetime is how long a bank consent lasts after the user's strong authentication
+	// (default 180 days). After it, autosync fails until the user renews the consent.
+	ConsentLifetime time.Duration
+	// SyncRedirectWithoutCode makes a completed /ongoing/sync flow redirect with success and state
+	// only, no code. finX's documentation disagrees on whether that redirect carries a code; the
+	// default (false) sends one, like /ongoing/access.
+	SyncRedirectWithoutCode bool
 	// EnableTestControls routes /_sandbox/...; the Go-level controls always work.
 	EnableTestControls bool
 	// Logger gets one line per request (method, path without query, status,
@@ -106,6 +113,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.FlowTTL <= 0 {
 		cfg.FlowTTL = DefaultFlowTTL
+	}
+	if cfg.ConsentLifetime <= 0 {
+		cfg.ConsentLifetime = DefaultConsentLifetime
 	}
 	s := &Server{
 		cfg:     cfg,

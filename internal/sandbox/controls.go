@@ -21,6 +21,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,9 +31,61 @@ import (
 // authentication: only enable them where nobody else can reach the sandbox.
 func (s *Server) controlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("/_sandbox/faults", s.handleFaults)
-	mux.HandleFunc("/_sandbox/users/{user_id}/revoke", s.handleRevoke)
+	mux.HandleFunc("/_sandbox/users/{user_id}/revoke", userAction("revoked", s.RevokeUser))
 	mux.HandleFunc("/_sandbox/flows/{flow_id}/complete", s.handleComplete)
 	mux.HandleFunc("/_sandbox/stats", s.handleStats)
+	mux.HandleFunc("/_sandbox/users/{user_id}/sync-failure", s.handleSyncFailure)
+	mux.HandleFunc("/_sandbox/users/{user_id}/expire-consent", userAction("banks", s.ExpireConsent))
+	mux.HandleFunc("/_sandbox/users/{user_id}/consents", s.handleConsents)
+}
+
+// handleSyncFailure injects (POST {"reason": …}) or clears (DELETE) a sync failure for a user.
+func (s *Server) handleSyncFailure(w http.ResponseWriter, r *http.Request) {
+	user := r.PathValue("user_id")
+	switch r.Method {
+	case http.MethodDelete:
+		writeJSON(w, http.StatusOK, map[string]int{"banks": s.ClearSyncFailures(user)})
+	case http.MethodPost:
+		body, ok := readControlBody(w, r)
+		if !ok {
+			return
+		}
+		var req struct {
+			Reason SyncFailure `json:"reason"`
+		}
+		if e := decodeJSON(body, &req); e != nil {
+			writeError(w, *e)
+			return
+		}
+		if !slices.Contains(SyncFailures, req.Reason) {
+			names := make([]string, len(SyncFailures))
+			for i, f := range SyncFailures {
+				names[i] = string(f)
+			}
+			writeError(w, errBadRequest("reason must be one of "+strings.Join(names, ", ")))
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]int{"banks": s.FailSyncs(user, req.Reason)})
+	default:
+		writeError(w, errMethod("POST, DELETE"))
+	}
+}
+
+func (s *Server) handleConsents(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		writeError(w, errMethod(http.MethodGet))
+		return
+	}
+	type consentJSON struct {
+		Bank      string `json:"bank"`
+		GivenAt   string `json:"given_at"`
+		ExpiresAt string `json:"expires_at"`
+	}
+	out := []consentJSON{}
+	for _, c := range s.Consents(r.PathValue("user_id")) {
+		out = append(out, consentJSON{Bank: c.Bank, GivenAt: c.GivenAt.UTC().Format(isoLayout), ExpiresAt: c.ExpiresAt.UTC().Format(isoLayout)})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"consents": out})
 }
 
 // faultJSON is the HTTP form of Fault. Durations are Go duration strings
@@ -129,12 +182,15 @@ func parseControlDuration(raw json.RawMessage) (time.Duration, bool) {
 	return time.Duration(ms) * time.Millisecond, true
 }
 
-func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		writeError(w, errMethod(http.MethodPost))
-		return
+// userAction serves a POST that acts on one user and answers {key: the count fn returns}.
+func userAction(key string, fn func(userID string) int) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			writeError(w, errMethod(http.MethodPost))
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]int{key: fn(r.PathValue("user_id"))})
 	}
-	writeJSON(w, http.StatusOK, map[string]int{"revoked": s.RevokeUser(r.PathValue("user_id"))})
 }
 
 func (s *Server) handleComplete(w http.ResponseWriter, r *http.Request) {

@@ -85,12 +85,11 @@ func lastSync(connectedAt, now time.Time) time.Time {
 
 func renderAccount(a accountDesc, txns []txn, withBalance bool, now time.Time) accountJSON {
 	num := accountNumber(a.userID, a.bank, a.idx)
-	synced := lastSync(a.connectedAt, now).UTC().Format(isoLayout)
 	out := accountJSON{
 		AccountID: a.accountID, AccessID: a.accessID, Name: a.tmpl.name, Owner: ownerName(a.userID),
 		AutoSync: a.autoSync, AccountNumber: num, BankCode: a.bank.code, BankName: a.bank.name,
 		BIC: a.bank.bic, IBAN: germanIBAN(a.bank.code, num), Currency: a.tmpl.currency, Type: a.tmpl.typ,
-		Status: statusJSON{SyncedAt: synced, SucceededAt: synced},
+		Status: syncStatus(a, now),
 	}
 	if withBalance {
 		bal := openingBalance(a)

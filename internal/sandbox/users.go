@@ -33,6 +33,11 @@ type connection struct {
 	historyFrom time.Time    // first day of generated history
 	connectedAt time.Time
 	autoSync    bool
+	// consentAt is the last strong authentication for this bank (any completed flow); the consent,
+	// and with it autosync, lapses at consentExpires.
+	consentAt      time.Time
+	consentExpires time.Time
+	failing        *failure // replaced, never modified: accountDesc copies the pointer
 }
 
 // connectLocked records a completed flow. Reconnecting the same bank adds
@@ -56,6 +61,9 @@ func (s *Server) connectLocked(userID string, b *bank, idx []int, syncDays int, 
 	for _, i := range idx {
 		c.approved[i] = true
 	}
+	// The user just authenticated at the bank: a fresh consent, and whatever made syncs fail
+	// (credentials, a block) is taken care of.
+	c.consentAt, c.consentExpires, c.failing = now, now.Add(s.cfg.ConsentLifetime), nil
 }
 
 // accountDesc is everything needed to render an account and its transactions,
@@ -70,6 +78,9 @@ type accountDesc struct {
 	historyFrom time.Time
 	connectedAt time.Time
 	autoSync    bool
+
+	consentExpires time.Time
+	failing        *failure
 }
 
 // visibleAccountsLocked lists a user's approved accounts in a stable order.
@@ -102,6 +113,7 @@ func describeAccount(userID string, b *bank, i int, c *connection) accountDesc {
 		accountID:   accountID(userID, b, i),
 		accessID:    accessID(userID, b),
 		historyFrom: c.historyFrom, connectedAt: c.connectedAt, autoSync: c.autoSync,
+		consentExpires: c.consentExpires, failing: c.failing,
 	}
 }
 

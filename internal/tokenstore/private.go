@@ -198,10 +198,10 @@ func ReadPrivate(ctx context.Context, r client.Reader, key types.NamespacedName,
 		}
 		return nil, fmt.Errorf("reading Secret %s: %w", key, err)
 	}
-	// A Secret of the right name is used only if this connection controls it: another connection
-	// naming it, or a leftover of a deleted connection of the same name, would hand one user's
-	// tokens to another.
-	if s.Type != TypeRefreshToken || s.Labels[LabelManagedBy] != ManagedByValue || !metav1.IsControlledBy(s, owner) {
+	// A Secret of the right name is used only if this connection controls it (or it is retained for
+	// this connection): another connection naming it, or a leftover of a deleted connection of the
+	// same name, would hand one user's tokens to another.
+	if s.Type != TypeRefreshToken || s.Labels[LabelManagedBy] != ManagedByValue || !controls(s, owner) {
 		return nil, &NotOwnedError{Name: key.String()}
 	}
 	if s.Data == nil {
