@@ -71,6 +71,11 @@ func (h *CallbackHandoff) Deliver(ctx context.Context, req callback.Request) (ca
 		return callback.Result{}, redactAPIError(err)
 	}
 	if conn.Status.Link == nil || conn.Status.Link.StateHash != hash {
+		// The cache still showed the link; the API server no longer does. A state already used is
+		// reported as such (409), not as unknown.
+		if used, err := h.stateConsumed(ctx, hash); err == nil && used {
+			return callback.Result{}, callback.ErrStateUsed
+		}
 		return callback.Result{}, callback.ErrUnknownState
 	}
 	res := callback.Result{ReturnURL: conn.Spec.ReturnURL, AppState: conn.Spec.State}

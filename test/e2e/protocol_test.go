@@ -228,7 +228,9 @@ func apiFaultScenario(grace bool) func(SpecContext) {
 			// chain can cost more than one refusal: a refused write of its end is asked again.)
 			Expect(rejected > 0).To(Equal(lost > 0), "a refresh was refused without a chain being reported lost")
 		}
-		Expect(rotAfter).To(BeNumerically(">", rotBefore))
+		if lost < len(keys) {
+			Expect(rotAfter).To(BeNumerically(">", rotBefore), "the chains that lived went on rotating")
+		}
 	}
 }
 
