@@ -23,11 +23,13 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -113,12 +115,21 @@ func graceCrashScenario(ctx SpecContext) {
 		replicas.waitLeader(ctx, primaryReplica, 60*time.Second)
 		sleep(ctx, 200*time.Millisecond+rand.N(2500*time.Millisecond))
 		replicas.kill(primaryReplica)
+		interrupted := map[types.NamespacedName]string{}
 		for _, k := range keys {
-			if inFlight(privateSecret(ctx, k)) {
+			if since := journalSince(privateSecret(ctx, k)); since != "" {
+				interrupted[k] = since
 				journaled++
 			}
 		}
 		replicas.start(ctx, primaryReplica)
+		// A restart within seconds, then time to recover, before the next kill: the promise is about
+		// each kill, not about a manager that never gets to finish a refresh.
+		Eventually(ctx, func(g Gomega) {
+			for k, since := range interrupted {
+				g.Expect(journalSince(privateSecret(ctx, k))).NotTo(Equal(since), "the spend interrupted in %s is settled", k.Name)
+			}
+		}).WithTimeout(30 * time.Second).WithPolling(100 * time.Millisecond).Should(Succeed())
 	}
 	floor, _ := rotationsOf(ctx, keys)
 	replicas.waitLeader(ctx, primaryReplica, 60*time.Second)
@@ -235,6 +246,17 @@ func apiFaultScenario(grace bool) func(SpecContext) {
 }
 
 const faultyReplica = "manager-faulty"
+
+// journalSince is the first-spend time of the journal on a private Secret ("" without one): it
+// stays the same across replays of one interrupted spend.
+func journalSince(s *corev1.Secret) string {
+	v, ok := s.Annotations[tokenstore.AnnotationInFlight]
+	if !ok {
+		return ""
+	}
+	parts := strings.SplitN(v, "@", 4)
+	return parts[len(parts)-1]
+}
 
 type supervisor struct{ start func() }
 
