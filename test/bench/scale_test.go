@@ -121,7 +121,9 @@ type scaleRun struct {
 	callback   string
 	browser    *http.Client
 	workDir    string
-	report     strings.Builder
+	// concurrency is the manager's --max-concurrent-reconciles and the baseline's.
+	concurrency int
+	report      strings.Builder
 }
 
 // phase is one measured window.
@@ -156,7 +158,7 @@ func TestScale(t *testing.T) {
 	concurrency := envInt("BENCH_MAX_CONCURRENT", 4)
 
 	ctx := t.Context()
-	s := &scaleRun{t: t}
+	s := &scaleRun{t: t, concurrency: concurrency}
 	s.start(ctx, concurrency)
 	s.logf("TestScale: N=%d connections per controller, %d unrelated Secrets of %d KiB, concurrency %d, GOMAXPROCS %d, %d CPUs",
 		n, unrelated, unrelatedSize>>10, concurrency, runtime.GOMAXPROCS(0), runtime.NumCPU())
@@ -699,6 +701,8 @@ func (s *scaleRun) print(n, sample int, minimal, operator phase, minLat, opLat [
 	logf("per refresh, %d connections refreshed by annotation (%.1fs): %.2f finX calls (%s), %.2f writes without Events and leases, %.2f reads",
 		sample, secs(refresh.wall), float64(calls.total())/fs, formatCalls(calls), rq.writes("events", "leases")/fs, rq.reads("leases")/fs)
 	logf("  per refresh by verb and resource: %s", rq.format(fs))
+	logf("  %.1f rotations/s with --max-concurrent-reconciles %d (a sample of %d, not a storm: raise BENCH_SCALE_REFRESH_SAMPLE for that)",
+		fs/secs(refresh.wall), s.concurrency, sample)
 	logf("")
 	iq, fq := idleOp.controller(), floor.controller()
 	logf("idle, %s with nothing to do: %.0f writes (%.0f without leader election's leases), %.0f reads; %s",
