@@ -79,8 +79,8 @@ func (r requests) sum(read bool, skip []string) float64 {
 	return n
 }
 
-// get is the count of one verb on one resource ("GET secrets", "PATCH bankconnections/status").
-func (r requests) get(key string) float64 { return r[key] }
+// events counts the Events written (core/v1 and events.k8s.io both name the resource "events").
+func (r requests) events() float64 { return r["POST events"] + r["PATCH events"] + r["PUT events"] }
 
 // format lists the non-zero counts, largest first, divided by per (1 for totals).
 func (r requests) format(per float64) string {

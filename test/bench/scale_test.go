@@ -679,8 +679,7 @@ func (s *scaleRun) print(n, sample int, minimal, operator phase, minLat, opLat [
 		ratio(opReq.reads("leases"), minReq.reads("leases")))
 	logf("%-34s %14.2f %14.2f %8s", "API writes per link (no leases)", opReq.writes("leases")/fn, minReq.writes("leases")/fn,
 		ratio(opReq.writes("leases"), minReq.writes("leases")))
-	logf("%-34s %14.2f %14.2f", "  of which Events", opReq.writes("bankconnections", "secrets", "leases", "finxclients")/fn,
-		minReq.writes("bankconnections", "secrets", "leases", "finxclients")/fn)
+	logf("%-34s %14.2f %14.2f", "  of which Events", opReq.events()/fn, minReq.events()/fn)
 	logf("")
 	logf("API requests per link, by verb and resource (kube-apiserver counts minus the harness's own):")
 	logf("  operator: %s", opReq.format(fn))
