@@ -715,10 +715,9 @@ func (s *scaleRun) print(n, sample int, minimal, operator phase, minLat, opLat [
 	logf("  kube-apiserver + etcd CPU %.1fs, manager CPU %.1fs", secs(fanout.apiCPU+fanout.etcdCPU), secs(fanout.mgrCPU))
 
 	s.t.Log("\n" + s.report.String())
-	if path := filepath.Join(s.workDir, "report.txt"); true {
-		if err := os.WriteFile(path, []byte(s.report.String()), 0o644); err != nil {
-			s.t.Errorf("writing %s: %v", path, err)
-		}
+	path := filepath.Join(s.workDir, "report.txt")
+	if err := os.WriteFile(path, []byte(s.report.String()), 0o644); err != nil {
+		s.t.Errorf("writing %s: %v", path, err)
 	}
 
 	// What must hold for the figures to mean anything: every phase did its work, and the baseline
