@@ -39,7 +39,9 @@ import (
 
 // requests counts API requests by "VERB resource[/subresource]", the verbs as the kube-apiserver's
 // apiserver_request_total names them (GET, LIST, WATCH, POST, PUT, PATCH, APPLY, DELETE,
-// DELETECOLLECTION).
+// DELETECOLLECTION), with the HTTP status appended when it is not a success ("GET secrets 404"):
+// a read that finds nothing costs the API server as much as one that does, and says what the
+// reconciler was looking for.
 type requests map[string]float64
 
 func (r requests) sub(o requests) requests {
@@ -70,8 +72,7 @@ func (r requests) writes(skip ...string) float64 { return r.sum(false, skip) }
 func (r requests) sum(read bool, skip []string) float64 {
 	var n float64
 	for k, v := range r {
-		_, res, _ := strings.Cut(k, " ")
-		res, _, _ = strings.Cut(res, "/")
+		res, _, _ := strings.Cut(strings.Fields(k)[1], "/")
 		if isRead(k) == read && !slices.Contains(skip, res) {
 			n += v
 		}
@@ -159,6 +160,9 @@ func parseRequestTotals(r io.Reader) (requests, error) {
 		if s := labels["subresource"]; s != "" {
 			key += "/" + s
 		}
+		if code := labels["code"]; !strings.HasPrefix(code, "2") {
+			key += " " + code
+		}
 		out[key] += v
 	}
 	return out, sc.Err()
@@ -195,12 +199,20 @@ func (c *countingTransport) wrap(cfg *rest.Config) *rest.Config {
 	cfg = rest.CopyConfig(cfg)
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
-			if key := requestKey(req); key != "" {
-				c.mu.Lock()
-				c.counts[key]++
-				c.mu.Unlock()
+			resp, err := rt.RoundTrip(req)
+			key := requestKey(req)
+			if key == "" || err != nil {
+				// A request that got no answer may or may not have reached the API server; the
+				// harness's requests do not fail in a run that passes.
+				return resp, err
 			}
-			return rt.RoundTrip(req)
+			if resp.StatusCode < 200 || resp.StatusCode > 299 {
+				key += " " + strconv.Itoa(resp.StatusCode)
+			}
+			c.mu.Lock()
+			c.counts[key]++
+			c.mu.Unlock()
+			return resp, err
 		})
 	})
 	return cfg

@@ -71,7 +71,7 @@ apiserver_request_duration_seconds_count{verb="GET",resource="secrets"} 99
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := requests{"GET secrets": 10, "PATCH bankconnections/status": 2}
+	want := requests{"GET secrets": 7, "GET secrets 404": 3, "PATCH bankconnections/status": 2}
 	if !maps.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
