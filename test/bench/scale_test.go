@@ -220,7 +220,7 @@ func TestScale(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	before := s.sandboxStats(ctx)
 	refresh := s.refreshPhase(ctx, tr, operatorNS, names[:sample])
-	finxCalls := s.sandboxStats(ctx).sub(before)
+	calls := s.sandboxStats(ctx).sub(before)
 	memAfterRefresh := s.managerMemory()
 
 	// 7. Nothing to do.
@@ -231,7 +231,7 @@ func TestScale(t *testing.T) {
 	fanout := s.fanoutPhase(ctx, operatorNS, fanoutWindow)
 	memEnd := s.managerMemory()
 
-	s.print(n, sample, minimal, operator, minLatencies, opLatencies, minClient, floor, connect, refresh, finxCalls, idleOp, fanout,
+	s.print(n, sample, minimal, operator, minLatencies, opLatencies, minClient, floor, connect, refresh, calls, idleOp, fanout,
 		memStart, memLinked, memAfterRefresh, memEnd, idle, fanoutWindow)
 }
 
