@@ -65,18 +65,23 @@ apiserver_request_total{code="200",component="apiserver",dry_run="",group="",res
 apiserver_request_total{code="404",component="apiserver",dry_run="",group="",resource="secrets",scope="resource",subresource="",verb="GET",version="v1"} 3
 apiserver_request_total{code="200",component="apiserver",dry_run="",group="banking.finx-operator.io",resource="bankconnections",scope="resource",subresource="status",verb="PATCH",version="v1alpha1"} 2
 apiserver_request_total{code="200",component="",dry_run="",group="",resource="",scope="",subresource="/readyz",verb="GET",version=""} 40
+apiserver_request_total{code="200",component="apiserver",dry_run="",group="apps",resource="replicasets",scope="cluster",subresource="",verb="WATCH",version="v1"} 1
 apiserver_request_duration_seconds_count{verb="GET",resource="secrets"} 99
 `
 	got, err := parseRequestTotals(strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := requests{"GET secrets": 7, "GET secrets 404": 3, "PATCH bankconnections/status": 2}
+	want := requests{"GET secrets": 7, "GET secrets 404": 3, "PATCH bankconnections/status": 2, "WATCH replicasets": 1}
 	if !maps.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
-	if got.reads() != 10 || got.writes() != 2 || got.writes("bankconnections") != 0 {
-		t.Errorf("reads %v, writes %v, writes without bankconnections %v", got.reads(), got.writes(), got.writes("bankconnections"))
+	if got.reads() != 10 || got.writes() != 2 || got.writes("bankconnections") != 0 || got.watches() != 1 {
+		t.Errorf("reads %v, writes %v, writes without bankconnections %v, watches %v",
+			got.reads(), got.writes(), got.writes("bankconnections"), got.watches())
+	}
+	if f := got.format(1); f != "GET secrets=7, GET secrets 404=3, PATCH bankconnections/status=2, (and 1 watches ended)" {
+		t.Errorf("format: %s", f)
 	}
 }
 

@@ -675,7 +675,7 @@ func (s *scaleRun) print(n, sample int, minimal, operator phase, minLat, opLat [
 	logf("%-34s %13.1fs %13.1fs", "  of which etcd", secs(operator.etcdCPU), secs(minimal.etcdCPU))
 	logf("%-34s %13.1fs %14s", "manager CPU", secs(operator.mgrCPU), "(in-process)")
 	opReq, minReq := operator.controller(), minimal.controller()
-	logf("%-34s %14.2f %14.2f %8s", "API reads per link", opReq.reads("leases")/fn, minReq.reads("leases")/fn,
+	logf("%-34s %14.2f %14.2f %8s", "API reads per link (GET, LIST)", opReq.reads("leases")/fn, minReq.reads("leases")/fn,
 		ratio(opReq.reads("leases"), minReq.reads("leases")))
 	logf("%-34s %14.2f %14.2f %8s", "API writes per link (no leases)", opReq.writes("leases")/fn, minReq.writes("leases")/fn,
 		ratio(opReq.writes("leases"), minReq.writes("leases")))
@@ -704,13 +704,13 @@ func (s *scaleRun) print(n, sample int, minimal, operator phase, minLat, opLat [
 		fs/secs(refresh.wall), s.concurrency, sample)
 	logf("")
 	iq, fq := idleOp.controller(), floor.controller()
-	logf("idle, %s with nothing to do: %.0f writes (%.0f without leader election's leases), %.0f reads; %s",
+	logf("idle, %s with nothing to do: %.0f writes (%.0f without leader election's leases), %.0f reads (GET, LIST); %s",
 		idle, iq.writes(), iq.writes("leases"), iq.reads(), iq.format(1))
 	logf("  kube-apiserver + etcd CPU %.1fs, manager CPU %.1fs", secs(idleOp.apiCPU+idleOp.etcdCPU), secs(idleOp.mgrCPU))
-	logf("floor, %s with no controller running: %.0f writes, %.0f reads; %s; kube-apiserver + etcd CPU %.1fs",
+	logf("floor, %s with no controller running: %.0f writes, %.0f reads (GET, LIST); %s; kube-apiserver + etcd CPU %.1fs",
 		idle, fq.writes(), fq.reads(), fq.format(1), secs(floor.apiCPU+floor.etcdCPU))
 	fo := fanout.controller()
-	logf("fan-out, one label change on the FinXClient of all %d connections, counted for %s: %.0f reads, %.0f writes without leases; %s",
+	logf("fan-out, one label change on the FinXClient of all %d connections, counted for %s: %.0f reads (GET, LIST), %.0f writes without leases; %s",
 		n, fanoutWindow, fo.reads("leases"), fo.writes("leases"), fo.format(1))
 	logf("  kube-apiserver + etcd CPU %.1fs, manager CPU %.1fs", secs(fanout.apiCPU+fanout.etcdCPU), secs(fanout.mgrCPU))
 
