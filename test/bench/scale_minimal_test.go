@@ -20,14 +20,21 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -35,6 +42,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
+	"github.com/finx-operator/finx-operator/internal/devcluster"
+	"github.com/finx-operator/finx-operator/internal/devstack"
 	"github.com/finx-operator/finx-operator/internal/finx"
 	"github.com/finx-operator/finx-operator/internal/sandbox"
 )
@@ -43,12 +52,89 @@ import (
 // links — watch BankConnections, POST /ongoing/access, patch status.link — and nothing else: no
 // credentials lookup (its finX client is built once from the sandbox's credentials), no private
 // Secret, no Event, no state kept anywhere. Its reads come from its informer cache, so a link costs
-// the API server exactly one request, the status patch. It runs in the test process with the same
-// concurrency as the manager and, like the manager, no client-side API rate limit (QPS -1 is what
+// the API server exactly one request, the status patch. It runs in a process of its own (see
+// TestScaleMinimalProcess) with the same concurrency as the manager and, like the manager, no client-side API rate limit (QPS -1 is what
 // controller-runtime's GetConfig gives cmd/main.go).
 type minimalController struct {
 	c  client.Client
 	fx *finx.Client
+}
+
+// TestScaleMinimalProcess is how the baseline gets a process of its own: TestScale runs this test
+// binary again with only this test selected and BENCH_SCALE_MINIMAL_NS set, so that the baseline
+// neither shares the harness's CPU (which applies the connections at the same time) nor hides its
+// memory in the harness's, just as the manager runs as a process of its own. It runs until SIGTERM,
+// then writes its client-side request counts as JSON to BENCH_SCALE_MINIMAL_COUNTS. Without
+// BENCH_SCALE_MINIMAL_NS it skips.
+func TestScaleMinimalProcess(t *testing.T) {
+	ns := os.Getenv("BENCH_SCALE_MINIMAL_NS")
+	if ns == "" {
+		t.Skip("run by TestScale only")
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", os.Getenv("KUBECONFIG"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer cancel()
+	counter := newCounter()
+	stop, err := startMinimal(ctx, counter.wrap(cfg), devstack.Scheme(), ns, os.Getenv("BENCH_SCALE_SANDBOX_URL"),
+		envInt("BENCH_MAX_CONCURRENT", 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println(minimalReady)
+	<-ctx.Done()
+	stop()
+	data, err := json.Marshal(counter.snapshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(os.Getenv("BENCH_SCALE_MINIMAL_COUNTS"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// minimalReady is the line the baseline's process prints once its cache has synced.
+const minimalReady = "minimal controller ready"
+
+// startMinimalProcess starts TestScaleMinimalProcess in a new process (see there) as cluster
+// admin, and returns it once its cache has synced. countsPath receives its request counts when it
+// is stopped.
+func (s *scaleRun) startMinimalProcess(ctx context.Context, ns, countsPath string) *devcluster.Process {
+	p, err := devcluster.StartProcess(ctx, "minimal-controller", s.stack.LogPath("minimal-controller"), []string{
+		"BENCH_SCALE_MINIMAL_NS=" + ns,
+		"BENCH_SCALE_MINIMAL_COUNTS=" + countsPath,
+		"BENCH_SCALE_SANDBOX_URL=" + s.sandboxURL,
+		"BENCH_MAX_CONCURRENT=" + strconv.Itoa(s.concurrency),
+		"KUBECONFIG=" + s.stack.AdminKubeconfig,
+	}, os.Args[0], "-test.run", "^TestScaleMinimalProcess$", "-test.v")
+	if err != nil {
+		s.t.Fatalf("starting the minimal controller: %v", err)
+	}
+	s.t.Cleanup(func() { _ = p.Stop(10 * time.Second) })
+	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := p.WaitForLogLine(waitCtx, minimalReady); err != nil {
+		s.t.Fatalf("the minimal controller did not start: %v; see %s", err, p.LogPath())
+	}
+	return p
+}
+
+// stopMinimalProcess stops it and returns its request counts.
+func (s *scaleRun) stopMinimalProcess(p *devcluster.Process, countsPath string) requests {
+	if err := p.Stop(30 * time.Second); err != nil {
+		s.t.Fatalf("stopping the minimal controller: %v; see %s", err, p.LogPath())
+	}
+	data, err := os.ReadFile(countsPath)
+	if err != nil {
+		s.t.Fatalf("the minimal controller left no request counts: %v; see %s", err, p.LogPath())
+	}
+	counts := requests{}
+	if err := json.Unmarshal(data, &counts); err != nil {
+		s.t.Fatal(err)
+	}
+	return counts
 }
 
 // startMinimal runs the baseline on namespace ns only (the operator is not running while it does:

@@ -50,9 +50,10 @@ package bench
 // of kube-apiserver and etcd can be split by phase:
 //
 //  1. unrelated Secrets are created (not measured);
-//  2. minimal: the baseline runs alone and the N connections of its namespace are applied; the
-//     phase ends when the last one has a link. The baseline then stops and its connections are
-//     deleted (the operator watches every namespace and would otherwise take them over);
+//  2. minimal: the baseline runs alone, as a process of its own, and the N connections of its
+//     namespace are applied; the phase ends when the last one has a link. The baseline then stops
+//     and its connections are deleted (the operator watches every namespace and would otherwise
+//     take them over);
 //  3. floor: an idle window with no controller running: what the cluster does by itself;
 //  4. the manager starts (RSS at start); operator: N connections are applied in the operator's
 //     namespace, ending when the last has a link (RSS after N links);
@@ -108,19 +109,20 @@ const (
 const settleAfter = 2 * time.Second
 
 type scaleRun struct {
-	t          *testing.T
-	stack      *devstack.Stack
-	harness    *countingTransport
-	admin      client.WithWatch // counted by harness
-	metricsHC  *http.Client     // admin, for /metrics (non-resource: never counted)
-	host       string
-	apiPID     int
-	etcdPID    int
-	managerPID int
-	sandboxURL string
-	callback   string
-	browser    *http.Client
-	workDir    string
+	t         *testing.T
+	stack     *devstack.Stack
+	harness   *countingTransport
+	admin     client.WithWatch // counted by harness
+	metricsHC *http.Client     // admin, for /metrics (non-resource: never counted)
+	host      string
+	apiPID    int
+	etcdPID   int
+	// controllerPID is the process under test: the baseline's during its phase, the manager's after.
+	controllerPID int
+	sandboxURL    string
+	callback      string
+	browser       *http.Client
+	workDir       string
 	// concurrency is the manager's --max-concurrent-reconciles and the baseline's.
 	concurrency int
 	report      strings.Builder
@@ -190,13 +192,14 @@ func TestScale(t *testing.T) {
 	// 2. The baseline, alone on the cluster.
 	const minimalNS, operatorNS = "scale-minimal", "scale-operator"
 	s.createNamespace(ctx, minimalNS)
-	minCounter := newCounter()
-	stopMinimal, err := startMinimal(ctx, minCounter.wrap(s.stack.AdminConfig()), devstack.Scheme(), minimalNS, s.sandboxURL, concurrency)
-	if err != nil {
-		t.Fatalf("starting the minimal controller: %v", err)
-	}
-	minimal, minLatencies, minClient := s.linkPhase(ctx, "minimal", minimalNS, names, applyPar, linkTimeout, minCounter)
-	stopMinimal()
+	countsPath := filepath.Join(s.workDir, "minimal-counts.json")
+	mp := s.startMinimalProcess(ctx, minimalNS, countsPath)
+	s.controllerPID = mp.Pid()
+	minMemStart := s.controllerMemory()
+	minimal, minLatencies := s.linkPhase(ctx, "minimal", minimalNS, names, applyPar, linkTimeout)
+	minMemLinked := s.controllerMemory()
+	minClient := s.stopMinimalProcess(mp, countsPath)
+	s.controllerPID = 0
 	if err := s.admin.DeleteAllOf(ctx, &v1.BankConnection{}, client.InNamespace(minimalNS)); err != nil {
 		t.Fatalf("deleting the baseline's connections: %v", err)
 	}
@@ -208,11 +211,11 @@ func TestScale(t *testing.T) {
 	// 4. The operator.
 	s.startManager(ctx)
 	time.Sleep(5 * time.Second) // its caches are synced once the callback endpoint listens; let start-up finish
-	memStart := s.managerMemory()
+	memStart := s.controllerMemory()
 	s.createTenant(ctx, operatorNS)
-	operator, opLatencies, _ := s.linkPhase(ctx, "operator", operatorNS, names, applyPar, linkTimeout, nil)
+	operator, opLatencies := s.linkPhase(ctx, "operator", operatorNS, names, applyPar, linkTimeout)
 	time.Sleep(3 * time.Second)
-	memLinked := s.managerMemory()
+	memLinked := s.controllerMemory()
 
 	// 5. and 6. A sample taken to Connected, then refreshed.
 	tr, err := startTracker(ctx, s.admin, operatorNS)
@@ -225,7 +228,7 @@ func TestScale(t *testing.T) {
 	before := s.sandboxStats(ctx)
 	refresh := s.refreshPhase(ctx, tr, operatorNS, names[:sample])
 	calls := s.sandboxStats(ctx).sub(before)
-	memAfterRefresh := s.managerMemory()
+	memAfterRefresh := s.controllerMemory()
 
 	// 7. Nothing to do.
 	time.Sleep(3 * time.Second)
@@ -233,10 +236,10 @@ func TestScale(t *testing.T) {
 
 	// 8. One label change on the FinXClient all N connections use.
 	fanout := s.fanoutPhase(ctx, operatorNS, fanoutWindow)
-	memEnd := s.managerMemory()
+	memEnd := s.controllerMemory()
 
 	s.print(n, sample, minimal, operator, minLatencies, opLatencies, minClient, floor, connect, refresh, calls, idleOp, fanout,
-		memStart, memLinked, memAfterRefresh, memEnd, idle, fanoutWindow)
+		memStart, memLinked, memAfterRefresh, memEnd, minMemStart, minMemLinked, idle, fanoutWindow)
 }
 
 func (s *scaleRun) logf(format string, args ...any) {
@@ -330,13 +333,13 @@ func (s *scaleRun) startManager(ctx context.Context) {
 	if err != nil {
 		s.t.Fatalf("starting the manager: %v", err)
 	}
-	s.managerPID = p.Pid()
+	s.controllerPID = p.Pid()
 }
 
-func (s *scaleRun) managerMemory() procMemory {
-	m, err := processMemory(s.managerPID)
+func (s *scaleRun) controllerMemory() procMemory {
+	m, err := processMemory(s.controllerPID)
 	if err != nil {
-		s.t.Fatalf("reading the manager's memory: %v", err)
+		s.t.Fatalf("reading the controller's memory: %v", err)
 	}
 	return m
 }
@@ -415,8 +418,8 @@ func (s *scaleRun) cpu() (api, etcd, mgr time.Duration) {
 	if etcd, err = processCPU(s.etcdPID); err != nil {
 		s.t.Fatal(err)
 	}
-	if s.managerPID != 0 {
-		if mgr, err = processCPU(s.managerPID); err != nil {
+	if s.controllerPID != 0 {
+		if mgr, err = processCPU(s.controllerPID); err != nil {
 			s.t.Fatal(err)
 		}
 	}
@@ -424,9 +427,8 @@ func (s *scaleRun) cpu() (api, etcd, mgr time.Duration) {
 }
 
 // linkPhase applies the N connections in ns and waits until every one has a link. It returns the
-// phase (its wall time is apply→last link), each connection's apply→link latency and, for the
-// baseline, its own client-side request counts.
-func (s *scaleRun) linkPhase(ctx context.Context, name, ns string, names []string, par int, timeout time.Duration, own *countingTransport) (phase, []time.Duration, requests) {
+// phase (its wall time is apply→last link) and each connection's apply→link latency.
+func (s *scaleRun) linkPhase(ctx context.Context, name, ns string, names []string, par int, timeout time.Duration) (phase, []time.Duration) {
 	t := s.t
 	tr, err := startTracker(ctx, s.admin, ns)
 	if err != nil {
@@ -435,10 +437,6 @@ func (s *scaleRun) linkPhase(ctx context.Context, name, ns string, names []strin
 	defer tr.stop()
 	linked := tr.expect(names, func(c *v1.BankConnection) bool { return hasLink(c) })
 	applied := make([]time.Time, len(names))
-	var ownStart requests
-	if own != nil {
-		ownStart = own.snapshot()
-	}
 	st := s.begin(ctx)
 	if err := parallel(ctx, len(names), par, func(ctx context.Context, i int) error {
 		c := &v1.BankConnection{
@@ -470,11 +468,7 @@ func (s *scaleRun) linkPhase(ctx context.Context, name, ns string, names []strin
 	p := s.end(ctx, name, st, last.Sub(st.at))
 	p.applied = appliedIn
 	t.Logf("%s: all %d linked %s after the first apply", name, len(names), p.wall.Round(100*time.Millisecond))
-	var ownCounts requests
-	if own != nil {
-		ownCounts = own.snapshot().sub(ownStart)
-	}
-	return p, latencies, ownCounts
+	return p, latencies
 }
 
 func later(a, b time.Time) time.Time {
@@ -655,7 +649,7 @@ func (s *scaleRun) sandboxCall(ctx context.Context, method, path string, out any
 }
 
 func (s *scaleRun) print(n, sample int, minimal, operator phase, minLat, opLat []time.Duration, minClient requests,
-	floor, connect, refresh phase, calls finxCalls, idleOp, fanout phase, memStart, memLinked, memRefreshed, memEnd procMemory,
+	floor, connect, refresh phase, calls finxCalls, idleOp, fanout phase, memStart, memLinked, memRefreshed, memEnd, minMemStart, minMemLinked procMemory,
 	idle, fanoutWindow time.Duration) {
 	logf := s.logf
 	ratio := func(a, b float64) string {
@@ -682,7 +676,8 @@ func (s *scaleRun) print(n, sample int, minimal, operator phase, minLat, opLat [
 	logf("%-34s %13.1fs %13.1fs %8s", "kube-apiserver + etcd CPU", secs(opAPI), secs(minAPI), ratio(secs(opAPI), secs(minAPI)))
 	logf("%-34s %13.1fs %13.1fs", "  of which kube-apiserver", secs(operator.apiCPU), secs(minimal.apiCPU))
 	logf("%-34s %13.1fs %13.1fs", "  of which etcd", secs(operator.etcdCPU), secs(minimal.etcdCPU))
-	logf("%-34s %13.1fs %14s", "manager CPU", secs(operator.mgrCPU), "(in-process)")
+	logf("%-34s %13.1fs %13.1fs %8s", "controller process CPU", secs(operator.mgrCPU), secs(minimal.mgrCPU),
+		ratio(secs(operator.mgrCPU), secs(minimal.mgrCPU)))
 	opReq, minReq := operator.controller(), minimal.controller()
 	logf("%-34s %14.2f %14.2f %8s", "API reads per link (GET, LIST)", opReq.reads("leases")/fn, minReq.reads("leases")/fn,
 		ratio(opReq.reads("leases"), minReq.reads("leases")))
@@ -693,7 +688,7 @@ func (s *scaleRun) print(n, sample int, minimal, operator phase, minLat, opLat [
 	logf("API requests per link, by verb and resource (kube-apiserver counts minus the harness's own):")
 	logf("  operator: %s", opReq.format(fn))
 	logf("  minimal:  %s", minReq.format(fn))
-	logf("  minimal, counted by its own client (a check on the above): %s", minClient.format(fn))
+	logf("  minimal, counted by its own client over its whole life (a check on the above): %s", minClient.format(fn))
 	logf("  harness's own requests in each link phase (taken off): %s", operator.harness.format(1))
 	logf("")
 	perConn := func(a, b procMemory) float64 { return float64(a.rssKiB-b.rssKiB) / fn }
@@ -701,6 +696,8 @@ func (s *scaleRun) print(n, sample int, minimal, operator phase, minLat, opLat [
 		" %.1f MiB after %d connected and refreshed, %.1f MiB at the end; peak (VmHWM) %.1f MiB",
 		mibOf(memStart.rssKiB), mibOf(memLinked.rssKiB), n, perConn(memLinked, memStart), mibOf(memRefreshed.rssKiB), sample,
 		mibOf(memEnd.rssKiB), mibOf(memEnd.peakKiB))
+	logf("minimal controller RSS (its own process, a test binary): %.1f MiB at start, %.1f MiB with %d linked, peak %.1f MiB",
+		mibOf(minMemStart.rssKiB), mibOf(minMemLinked.rssKiB), n, mibOf(minMemLinked.peakKiB))
 	logf("")
 	fs := float64(sample)
 	logf("callback → Connected, %d connections (%.1fs): per connection %s", sample, secs(connect.wall),
