@@ -85,7 +85,7 @@ BENCH_CRASH_KILLS ?= 60
 BENCH_FAULT_KILLS ?= 15
 
 .PHONY: bench
-bench: control-plane-full ## Run the benchmarks (sandbox throughput; operator connect, refresh and memory figures; crash soak).
+bench: control-plane-full ## Run the benchmarks (sandbox throughput; operator connect, refresh and memory figures; crash soak; scale vs a minimal controller).
 	go test -run '^$$' -bench . -benchmem ./internal/...
 	KUBEBUILDER_ASSETS="$$(KUBE_VERSION=$(KUBE_VERSION) hack/build-control-plane.sh kube-apiserver etcd)" \
 		go test -run '^$$' -bench . -benchtime 10x ./test/bench/
@@ -93,6 +93,10 @@ bench: control-plane-full ## Run the benchmarks (sandbox throughput; operator co
 		E2E_CRASH_KILLS=$(BENCH_CRASH_KILLS) E2E_FAULT_KILLS=$(BENCH_FAULT_KILLS) \
 		go test -count=1 -timeout 40m -v -run TestE2E ./test/e2e/ -args -ginkgo.focus='reuse grace|strict reuse' \
 		| grep -E 'kills|grace=|Ran |Passed|FAIL'
+	@# Scale (issue 10): N connections (BENCH_SCALE_N, default 2000) on real processes, the operator
+	@# against a minimal controller in the same run; knobs at the top of test/bench/scale_test.go.
+	BENCH_SCALE=1 KUBEBUILDER_ASSETS="$$(KUBE_VERSION=$(KUBE_VERSION) hack/build-control-plane.sh kube-apiserver etcd kube-controller-manager)" \
+		go test -count=1 -timeout 90m -v -run '^TestScale$$' ./test/bench/
 
 
 ##@ Build

@@ -571,6 +571,18 @@ func (c *Cluster) stopProcesses(timeout time.Duration) error {
 	return errors.Join(errs...)
 }
 
+// Process returns the running component (Etcd, KubeAPIServer or
+// KubeControllerManager), or nil if it is not running. Benchmarks read its
+// CPU time and memory from /proc by its Pid.
+func (c *Cluster) Process(component string) *Process {
+	for _, p := range c.procs {
+		if p.Name() == component {
+			return p
+		}
+	}
+	return nil
+}
+
 // AdminConfig returns a fresh copy of the cluster-admin (system:masters) client
 // configuration.
 func (c *Cluster) AdminConfig() *rest.Config {

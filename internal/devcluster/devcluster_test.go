@@ -158,6 +158,21 @@ func TestCluster(t *testing.T) {
 	t.Logf("Start took %s (controller manager: %v)", time.Since(began).Round(time.Millisecond), withKCM)
 	admin := kubernetes.NewForConfigOrDie(c.AdminConfig())
 
+	t.Run("ProcessNamesRunningComponents", func(t *testing.T) {
+		for _, name := range []string{Etcd, KubeAPIServer} {
+			p := c.Process(name)
+			if p == nil || p.Name() != name || p.Pid() <= 0 || p.Exited() {
+				t.Fatalf("Process(%q) = %v: want the running component", name, p)
+			}
+		}
+		if got := c.Process(KubeControllerManager) != nil; got != withKCM {
+			t.Errorf("Process(%q) found: %v, want %v", KubeControllerManager, got, withKCM)
+		}
+		if c.Process("no-such-component") != nil {
+			t.Error("Process of an unknown component is not nil")
+		}
+	})
+
 	t.Run("AdminCreatesNamespace", func(t *testing.T) {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "admin-made"}}
 		if _, err := admin.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {

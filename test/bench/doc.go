@@ -32,4 +32,8 @@ limitations under the License.
 //	BENCH_SETUP_PARALLELISM     connections authorised at once while preparing fixtures (8)
 //	BENCH_WAIT_TIMEOUT          how long any single wait may take before the benchmark fails (60s)
 //	BENCH_LOG                   the operator's log level on stderr: error (default), info, debug, or off
+//
+// TestScale (scale_test.go) is different: it runs the manager and the sandbox as processes on a
+// control plane of processes, against a minimal controller as the baseline, and only with
+// BENCH_SCALE=1; its knobs are listed at the top of that file.
 package bench
