@@ -75,6 +75,9 @@ func CacheOptions(watchNamespaces []string) cache.Options {
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{tokenstore.LabelManagedBy: tokenstore.ManagedByValue})},
 		},
+		// Nothing reads managedFields, and they are often the largest part of an object: the
+		// private Secret's list every key the callback and the commits ever wrote.
+		DefaultTransform: cache.TransformStripManagedFields(),
 	}
 	if len(watchNamespaces) > 0 {
 		o.DefaultNamespaces = map[string]cache.Config{}
