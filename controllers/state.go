@@ -25,6 +25,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
+	"github.com/finx-operator/finx-operator/internal/spend"
 	"github.com/finx-operator/finx-operator/internal/tokenstore"
 )
 
@@ -139,6 +140,22 @@ func (s *reconcileState) attemptsFor(op v1.Operation) int32 {
 		return s.conn.Status.FailedAttempts + 1
 	}
 	return 1
+}
+
+// unknownSpend returns the journal of an earlier spend of op whose outcome is unknown (nil if none).
+func (s *reconcileState) unknownSpend(op spend.Op) *tokenstore.Journal {
+	if j := s.private.InFlight(); j != nil && j.Operation == string(op) {
+		return j
+	}
+	return nil
+}
+
+// replayOverdue reports a spend whose outcome is unknown and whose retry a backoff recorded before
+// it began (by another run, say) holds past finX's reuse grace: it is replayed now instead.
+func (s *reconcileState) replayOverdue(op v1.Operation, unknown *tokenstore.Journal) bool {
+	le := s.conn.Status.LastError
+	return unknown != nil && le != nil && le.Operation == op && le.NextAttemptAt != nil &&
+		spend.ReplayNow(unknown, le.Time.Time, le.NextAttemptAt.Time, s.now)
 }
 
 // recordFailure notes a failed attempt of op and schedules its retry.

@@ -71,10 +71,7 @@ func (r *BankConnectionReconciler) exchangeCode(ctx context.Context, st *reconci
 	if !cb.ReceivedAt.IsZero() && st.now.Sub(cb.ReceivedAt) > codeRetryWindow {
 		return r.codeUnusable(ctx, st, "The authorisation code could not be exchanged before it expired.")
 	}
-	unknown := st.private.InFlight()
-	replay := unknown != nil && unknown.Operation == string(spend.Exchange)
-	if le := st.conn.Status.LastError; !(replay && le != nil && le.NextAttemptAt != nil && spend.ReplayNow(unknown, le.Time.Time, le.NextAttemptAt.Time, st.now)) &&
-		st.waitingForRetry(v1.OperationExchangeCode) {
+	if !st.replayOverdue(v1.OperationExchangeCode, st.unknownSpend(spend.Exchange)) && st.waitingForRetry(v1.OperationExchangeCode) {
 		return nil
 	}
 	ctx, cancel := r.Spends.Context(ctx)

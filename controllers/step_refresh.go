@@ -54,12 +54,8 @@ func (r *BankConnectionReconciler) maintainTokens(ctx context.Context, st *recon
 	if forced {
 		return r.refresh(ctx, st)
 	}
-	unknown := st.private.InFlight()
-	if unknown != nil && unknown.Operation != string(spend.Refresh) {
-		unknown = nil
-	}
-	if le := c.Status.LastError; le != nil && le.Operation == v1.OperationRefresh && le.NextAttemptAt != nil &&
-		unknown != nil && spend.ReplayNow(unknown, le.Time.Time, le.NextAttemptAt.Time, st.now) {
+	unknown := st.unknownSpend(spend.Refresh)
+	if st.replayOverdue(v1.OperationRefresh, unknown) {
 		return r.refresh(ctx, st) // a backoff from before (another run, say) must not hold a replay
 	}
 	if st.waitingForRetry(v1.OperationRefresh) {

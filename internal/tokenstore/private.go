@@ -330,20 +330,6 @@ func CommitTokens(ctx context.Context, c client.Client, p *Private, t Tokens, ex
 	return nil
 }
 
-// ClearCallback removes a handled (or stale) callback hand-off.
-func ClearCallback(ctx context.Context, c client.Client, p *Private) error {
-	if p.Callback() == nil {
-		return nil
-	}
-	s := p.Secret.DeepCopy()
-	clearCallback(s)
-	if err := c.Update(ctx, s); err != nil {
-		return fmt.Errorf("clearing the callback hand-off in Secret %s: %w", s.Name, err)
-	}
-	p.Secret = s
-	return nil
-}
-
 // MarkEnded records in the Secret that finX refused its refresh token, and clears a refresh journal
 // in the same write: the outcome of every earlier spend is now known. The token itself stays, so a
 // person can still ask for one more try (finX may have answered in error).
