@@ -97,6 +97,7 @@ const (
 )
 
 // BankConnectionSpec is a finX user's ongoing access to their bank data.
+// +kubebuilder:validation:XValidation:rule="!has(self.syncStaleAfter) || !has(self.accountsReadInterval) || duration(self.syncStaleAfter) > duration(self.accountsReadInterval)",message="syncStaleAfter must be longer than accountsReadInterval, or every sync would read as stale before the next read"
 // +kubebuilder:validation:XValidation:rule="!has(self.returnURL) || !has(self.redirectURI) || self.returnURL != self.redirectURI",message="returnURL must differ from redirectURI, or the browser would loop back into the callback"
 type BankConnectionSpec struct {
 	// clientRef names the FinXClient or ClusterFinXClient whose credentials are used.
@@ -212,6 +213,29 @@ type BankConnectionSpec struct {
 	// +kubebuilder:default="1h"
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m')",message="linkLifetime must be at least 1m"
 	LinkLifetime *metav1.Duration `json:"linkLifetime,omitempty"`
+
+	// consentRenewalBefore is how long before the bank consent expires the operator issues a
+	// re-consent link (status.consentLink) and sets ConsentRenewalDue. It is capped at half the
+	// client's consentLifetime, so a fresh consent is never due at once.
+	// +optional
+	// +kubebuilder:default="336h"
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="consentRenewalBefore must be positive"
+	ConsentRenewalBefore *metav1.Duration `json:"consentRenewalBefore,omitempty"`
+
+	// accountsReadInterval is how often the operator reads the accounts and their sync results
+	// from finX (GET /rest/accounts) with the access token it holds. At least 6h: the data only
+	// changes when finX syncs with the bank, a few times a day.
+	// +optional
+	// +kubebuilder:default="6h"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('6h')",message="accountsReadInterval must be at least 6h: finX's data changes only a few times a day"
+	AccountsReadInterval *metav1.Duration `json:"accountsReadInterval,omitempty"`
+
+	// syncStaleAfter is how old the last successful bank sync of an account may be before Synced
+	// turns False (reason SyncStale).
+	// +optional
+	// +kubebuilder:default="26h"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h')",message="syncStaleAfter must be at least 1h"
+	SyncStaleAfter *metav1.Duration `json:"syncStaleAfter,omitempty"`
 
 	// suspend stops every finX call for this connection while true. Tokens are kept; a refresh token
 	// that expires while suspended needs a new authorisation.
@@ -332,14 +356,119 @@ type LastError struct {
 	NextAttemptAt *metav1.Time `json:"nextAttemptAt,omitempty"`
 }
 
+// ConsentRenewalResult is how the latest re-consent attempt ended.
+// +kubebuilder:validation:Enum=Renewed;Cancelled;Failed;LinkRequestFailed
+type ConsentRenewalResult string
+
+const (
+	// ConsentRenewed: the user completed the re-consent flow.
+	ConsentRenewed ConsentRenewalResult = "Renewed"
+	// ConsentRenewalCancelled: the user cancelled the re-consent flow; the old consent and the live
+	// chain are kept.
+	ConsentRenewalCancelled ConsentRenewalResult = "Cancelled"
+	// ConsentRenewalFailed: the re-consent flow failed, or its code could not be exchanged; the old
+	// consent and the live chain are kept.
+	ConsentRenewalFailed ConsentRenewalResult = "Failed"
+	// ConsentLinkRequestFailed: finX did not create the re-consent link; it is retried at retryAt.
+	ConsentLinkRequestFailed ConsentRenewalResult = "LinkRequestFailed"
+)
+
+// ConsentRenewalStatus is the outcome of the latest re-consent attempt.
+type ConsentRenewalStatus struct {
+	// result of the attempt.
+	Result ConsentRenewalResult `json:"result"`
+	// time the result was recorded.
+	Time metav1.Time `json:"time"`
+	// message explains the result; it never contains token material.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// retryAt is when a failed link request is tried again.
+	// +optional
+	RetryAt *metav1.Time `json:"retryAt,omitempty"`
+}
+
+// ConsentStatus dates the bank consent the end user gave, which finX needs renewed (about every
+// 180 days) independently of the refresh token.
+type ConsentStatus struct {
+	// givenAt is when the user last gave consent: the authorisation, or a completed re-consent.
+	GivenAt metav1.Time `json:"givenAt"`
+	// expiresAt is givenAt plus the client's consentLifetime.
+	ExpiresAt metav1.Time `json:"expiresAt"`
+	// renewalDueAt is when the operator issues a re-consent link (expiresAt minus
+	// spec.consentRenewalBefore).
+	RenewalDueAt metav1.Time `json:"renewalDueAt"`
+	// lastRenewal is the outcome of the latest re-consent attempt, if any.
+	// +optional
+	LastRenewal *ConsentRenewalStatus `json:"lastRenewal,omitempty"`
+}
+
+// BankAccountStatus is one account finX syncs for the connection. It carries nothing that
+// identifies the owner or the money: no full IBAN, no owner name, no balance.
+type BankAccountStatus struct {
+	// id is finX's account_id.
+	ID string `json:"id"`
+	// displayName is the account's name at finX (for example "Girokonto").
+	// +optional
+	DisplayName string `json:"displayName,omitempty"`
+	// bankName is the name of the bank.
+	// +optional
+	BankName string `json:"bankName,omitempty"`
+	// type is finX's account type, for example "Giro account".
+	// +optional
+	Type string `json:"type,omitempty"`
+	// iban is the IBAN masked to its last 4 characters.
+	// +optional
+	IBAN string `json:"iban,omitempty"`
+	// syncedAt is when finX last tried to sync the account with the bank.
+	// +optional
+	SyncedAt *metav1.Time `json:"syncedAt,omitempty"`
+	// succeededAt is when finX last synced the account successfully.
+	// +optional
+	SucceededAt *metav1.Time `json:"succeededAt,omitempty"`
+	// syncMessage is finX's message about the last sync (set when it failed).
+	// +optional
+	SyncMessage string `json:"syncMessage,omitempty"`
+}
+
+// AccountsReadError is a failed read of the accounts.
+type AccountsReadError struct {
+	// reason is a CamelCase cause.
+	Reason string `json:"reason"`
+	// message explains the failure; it never contains token material.
+	Message string `json:"message"`
+	// time the read failed.
+	Time metav1.Time `json:"time"`
+}
+
+// AccountsStatus is what the operator last read from finX about the connection's accounts.
+type AccountsStatus struct {
+	// count is the number of accounts.
+	Count int32 `json:"count"`
+	// readAt is when the accounts were last read successfully.
+	// +optional
+	ReadAt *metav1.Time `json:"readAt,omitempty"`
+	// nextReadAt is when the operator reads them next.
+	// +optional
+	NextReadAt *metav1.Time `json:"nextReadAt,omitempty"`
+	// items are the accounts, by finX account id.
+	// +optional
+	// +listType=map
+	// +listMapKey=id
+	Items []BankAccountStatus `json:"items,omitempty"`
+	// lastReadError is the latest failed read, cleared by a successful one.
+	// +optional
+	LastReadError *AccountsReadError `json:"lastReadError,omitempty"`
+}
+
 // BankConnectionStatus is what the operator observed and did.
 type BankConnectionStatus struct {
 	// phase summarises the lifecycle position.
 	// +optional
 	Phase Phase `json:"phase,omitempty"`
 
-	// conditions: Ready, LinkIssued, Authorized, TokensValid, ReauthorizationRequired, and the
-	// kstatus conditions Reconciling and Stalled (present only while True).
+	// conditions: Ready, LinkIssued, Authorized, TokensValid, ReauthorizationRequired, Synced,
+	// ConsentRenewalDue, ConsentExpired, and the kstatus conditions Reconciling and Stalled (present
+	// only while True).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -353,6 +482,20 @@ type BankConnectionStatus struct {
 	// link is the widget link waiting for the user, if any.
 	// +optional
 	Link *LinkStatus `json:"link,omitempty"`
+
+	// consentLink is the re-consent link (finX /ongoing/sync) waiting for the user, if any. It has
+	// a slot of its own so it never competes with the authorisation link in status.link.
+	// +optional
+	ConsentLink *LinkStatus `json:"consentLink,omitempty"`
+
+	// consent dates the bank consent and its renewal.
+	// +optional
+	Consent *ConsentStatus `json:"consent,omitempty"`
+
+	// accounts is what the operator last read from finX about the connection's accounts and their
+	// bank syncs.
+	// +optional
+	Accounts *AccountsStatus `json:"accounts,omitempty"`
 
 	// authorizedAt is when the user last completed the widget and the code was exchanged.
 	// +optional
@@ -400,6 +543,9 @@ type BankConnectionStatus struct {
 // +kubebuilder:printcolumn:name="User",type=string,JSONPath=`.spec.userID`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Synced",type=string,JSONPath=`.status.conditions[?(@.type=="Synced")].status`
+// +kubebuilder:printcolumn:name="Accounts",type=integer,JSONPath=`.status.accounts.count`,priority=1
+// +kubebuilder:printcolumn:name="Consent expires",type=date,JSONPath=`.status.consent.expiresAt`,priority=1
 // +kubebuilder:printcolumn:name="Next refresh",type=date,JSONPath=`.status.refreshToken.nextRefreshAt`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="(has(self.spec.refreshTokenSecretName) ? self.spec.refreshTokenSecretName : self.metadata.name + '-finx-refresh') != (has(self.spec.accessToken) && has(self.spec.accessToken.secretName) ? self.spec.accessToken.secretName : self.metadata.name + '-finx-access')",message="spec.refreshTokenSecretName and spec.accessToken.secretName must name different Secrets: workloads must never be able to read the refresh token"

@@ -32,6 +32,17 @@ const (
 	// ConditionReauthorizationRequired is True (abnormal) when finX rejected the refresh chain or a
 	// rotation may have been lost: the user must go through the widget again.
 	ConditionReauthorizationRequired = "ReauthorizationRequired"
+	// ConditionSynced is True while finX's last bank sync of every account succeeded within
+	// spec.syncStaleAfter; False when a sync failed or the last success is stale; Unknown while the
+	// operator has no recent read of the accounts.
+	ConditionSynced = "Synced"
+	// ConditionConsentRenewalDue is True (abnormal) when the end user should renew the bank consent
+	// through status.consentLink.url: its renewal time came, or a bank sync failed in a way only the
+	// user can fix.
+	ConditionConsentRenewalDue = "ConsentRenewalDue"
+	// ConditionConsentExpired is True (abnormal) once the bank consent has lapsed: finX's autosync
+	// stops until the user renews it.
+	ConditionConsentExpired = "ConsentExpired"
 	// ConditionReconciling is True (abnormal-true, kstatus) while the connection makes progress
 	// that needs no person's change: the operator is retrying, or the end user has yet to act.
 	// Absent otherwise.
@@ -90,6 +101,32 @@ const (
 	ReasonBaseURLNotAllowed = "BaseURLNotAllowed"
 	// ReasonRetainedChainAdopted: a new connection took over a chain a deleted one had retained.
 	ReasonRetainedChainAdopted = "RetainedChainAdopted"
+
+	// Synced reasons.
+	ReasonSyncSucceeded = "SyncSucceeded"
+	// ReasonSyncFailed: finX's last sync attempt is newer than its last success.
+	ReasonSyncFailed = "SyncFailed"
+	// ReasonSyncStale: the last successful sync is older than spec.syncStaleAfter.
+	ReasonSyncStale = "SyncStale"
+	// ReasonSyncNeedsUser: a sync failed in a way only the end user can fix (invalid credentials,
+	// blocked access, expired consent); a re-consent link is in status.consentLink.
+	ReasonSyncNeedsUser = "SyncNeedsUser"
+	// ReasonAccountsNotRead: the operator has no read of the accounts recent enough to judge.
+	ReasonAccountsNotRead = "AccountsNotRead"
+	// ReasonNoAccounts: finX lists no account for the connection.
+	ReasonNoAccounts = "NoAccounts"
+	// ReasonAccountsReadFailed: reading the accounts from finX failed (event reason).
+	ReasonAccountsReadFailed = "AccountsReadFailed"
+
+	// Consent reasons.
+	ReasonConsentValid            = "ConsentValid"
+	ReasonConsentRenewalDue       = "ConsentRenewalDue"
+	ReasonConsentExpired          = "ConsentExpired"
+	ReasonConsentLinkIssued       = "ConsentLinkIssued"
+	ReasonConsentRenewed          = "ConsentRenewed"
+	ReasonConsentRenewalCancelled = "ConsentRenewalCancelled"
+	ReasonConsentRenewalFailed    = "ConsentRenewalFailed"
+	ReasonConsentLinkFailed       = "ConsentLinkFailed"
 )
 
 // Annotations that ask the operator for a one-off action. Each new value is acted on once.

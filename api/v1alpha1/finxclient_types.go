@@ -49,6 +49,14 @@ type FinXClientSpec struct {
 	// +kubebuilder:default="2160h"
 	RefreshTokenLifetime *metav1.Duration `json:"refreshTokenLifetime,omitempty"`
 
+	// consentLifetime is how long the bank consent an end user gives through the widget lasts
+	// (finX: "usually" 180 days). The operator dates each connection's consent from it and asks the
+	// user to renew it ahead of expiry (BankConnection spec.consentRenewalBefore).
+	// +optional
+	// +kubebuilder:default="4320h"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h')",message="consentLifetime must be at least 1h"
+	ConsentLifetime *metav1.Duration `json:"consentLifetime,omitempty"`
+
 	// requestsPerSecond limits the rate of requests the operator sends to finX with this client.
 	// +optional
 	// +kubebuilder:default=10

@@ -73,6 +73,17 @@ var _ = Describe("BankConnection", func() {
 		Expect(c.Spec.ClientRef.Kind).To(Equal(v1.ClientKindFinXClient))
 		Expect(c.Spec.AccessToken.Mode).To(Equal(v1.AccessTokenModeMaintain))
 		Expect(c.Spec.LinkLifetime.Duration).To(Equal(time.Hour))
+		Expect(c.Spec.ConsentRenewalBefore.Duration).To(Equal(14 * 24 * time.Hour))
+		Expect(c.Spec.AccountsReadInterval.Duration).To(Equal(6 * time.Hour))
+		Expect(c.Spec.SyncStaleAfter.Duration).To(Equal(26 * time.Hour))
+	})
+
+	It("accepts a longer accounts interval with a staleness window beyond it", func() {
+		c := validConnection(ns)
+		c.Spec.AccountsReadInterval = &metav1.Duration{Duration: 24 * time.Hour}
+		c.Spec.SyncStaleAfter = &metav1.Duration{Duration: 50 * time.Hour}
+		c.Spec.ConsentRenewalBefore = &metav1.Duration{Duration: 30 * 24 * time.Hour}
+		Expect(k8sClient.Create(ctx, c)).To(Succeed())
 	})
 
 	It("accepts every optional field with valid values, and http on loopback hosts", func() {
@@ -155,6 +166,22 @@ var _ = Describe("BankConnection", func() {
 		Entry("linkLifetime under a minute", func(c *v1.BankConnection) {
 			c.Spec.LinkLifetime = &metav1.Duration{Duration: time.Second}
 		}, "linkLifetime must be at least 1m"),
+		Entry("accounts read more often than every 6h", func(c *v1.BankConnection) {
+			c.Spec.AccountsReadInterval = &metav1.Duration{Duration: 5 * time.Hour}
+		}, "accountsReadInterval must be at least 6h"),
+		Entry("syncStaleAfter under an hour", func(c *v1.BankConnection) {
+			c.Spec.SyncStaleAfter = &metav1.Duration{Duration: time.Minute}
+		}, "syncStaleAfter must be at least 1h"),
+		Entry("syncStaleAfter not beyond the read interval", func(c *v1.BankConnection) {
+			c.Spec.AccountsReadInterval = &metav1.Duration{Duration: 12 * time.Hour}
+			c.Spec.SyncStaleAfter = &metav1.Duration{Duration: 12 * time.Hour}
+		}, "syncStaleAfter must be longer than accountsReadInterval"),
+		Entry("syncStaleAfter below the default read interval", func(c *v1.BankConnection) {
+			c.Spec.SyncStaleAfter = &metav1.Duration{Duration: 2 * time.Hour}
+		}, "syncStaleAfter must be longer than accountsReadInterval"),
+		Entry("non-positive consentRenewalBefore", func(c *v1.BankConnection) {
+			c.Spec.ConsentRenewalBefore = &metav1.Duration{Duration: 0}
+		}, "consentRenewalBefore must be positive"),
 	)
 
 	DescribeTable("rejects changes to immutable fields",
@@ -228,6 +255,7 @@ var _ = Describe("FinXClient and ClusterFinXClient", func() {
 		Expect(c.Spec.CredentialsSecretRef.ClientSecretKey).To(Equal("client_secret"))
 		Expect(*c.Spec.RequestsPerSecond).To(BeNumerically(">", 0))
 		Expect(c.Spec.Timeout.Duration).To(Equal(30 * time.Second))
+		Expect(c.Spec.ConsentLifetime.Duration).To(Equal(180 * 24 * time.Hour))
 	})
 
 	It("accepts a ClusterFinXClient and defaults userIDScope to Namespace", func() {
@@ -271,6 +299,22 @@ var _ = Describe("FinXClient and ClusterFinXClient", func() {
 		c := newClient()
 		c.Spec.RefreshTokenLifetime = &metav1.Duration{Duration: time.Second}
 		expectRejected(k8sClient.Create(ctx, c), "refreshTokenLifetime must be at least 1m")
+	})
+
+	It("rejects a consentLifetime under an hour, on both kinds of client", func() {
+		c := newClient()
+		c.Spec.ConsentLifetime = &metav1.Duration{Duration: time.Minute}
+		expectRejected(k8sClient.Create(ctx, c), "consentLifetime must be at least 1h")
+		cc := newClusterClient()
+		cc.Spec.ConsentLifetime = &metav1.Duration{Duration: time.Minute}
+		expectRejected(k8sClient.Create(ctx, cc), "consentLifetime must be at least 1h")
+	})
+
+	It("defaults a ClusterFinXClient's consentLifetime to 180 days", func() {
+		c := newClusterClient()
+		Expect(k8sClient.Create(ctx, c)).To(Succeed())
+		Expect(c.Spec.ConsentLifetime.Duration).To(Equal(180 * 24 * time.Hour))
+		Expect(k8sClient.Delete(ctx, c)).To(Succeed())
 	})
 })
 
