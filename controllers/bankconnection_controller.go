@@ -109,7 +109,11 @@ func (r *BankConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		}
 		res = st.result(res, retErr)
 	}()
-	return ctrl.Result{}, r.runSteps(ctx, st)
+	err := r.runSteps(ctx, st)
+	if err == nil {
+		err = r.followBankData(ctx, st)
+	}
+	return ctrl.Result{}, err
 }
 
 // runSteps is the lifecycle in order. Each step either finishes the reconcile (returns true or an

@@ -42,6 +42,8 @@ type FinXAPI interface {
 	CreateOngoingAccess(ctx context.Context, r finx.AccessRequest) (finx.Link, error)
 	ExchangeCode(ctx context.Context, code string) (finx.Token, error)
 	Refresh(ctx context.Context, refreshToken string) (finx.Token, error)
+	CreateOngoingSync(ctx context.Context, r finx.SyncRequest) (finx.Link, error)
+	ListAccounts(ctx context.Context, accessToken string) ([]finx.Account, error)
 }
 
 // resolvedClient is a usable finX client for one connection.
@@ -51,6 +53,8 @@ type resolvedClient struct {
 	// yet, derived as the client's userIDScope says (see connectionUserID).
 	userID          string
 	refreshLifetime time.Duration
+	// consentLifetime is how long a bank consent given through this client lasts.
+	consentLifetime time.Duration
 	// userIDs are the finX user_ids this connection may legitimately have (current and legacy
 	// derivation): a retained chain is continued under the one it was recorded with.
 	userIDs []string
@@ -144,7 +148,11 @@ func (s *ClientSource) Resolve(ctx context.Context, conn *v1.BankConnection) (*r
 	if spec.RefreshTokenLifetime != nil && spec.RefreshTokenLifetime.Duration > 0 {
 		lifetime = spec.RefreshTokenLifetime.Duration
 	}
-	return &resolvedClient{api: api, userID: userID, refreshLifetime: lifetime,
+	consent := defaultConsentLifetime
+	if spec.ConsentLifetime != nil && spec.ConsentLifetime.Duration > 0 {
+		consent = spec.ConsentLifetime.Duration
+	}
+	return &resolvedClient{api: api, userID: userID, refreshLifetime: lifetime, consentLifetime: consent,
 		userIDs: []string{userID, legacyUserID(conn, spec.UserIDScope)}}, nil
 }
 

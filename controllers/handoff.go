@@ -70,7 +70,8 @@ func (h *CallbackHandoff) Deliver(ctx context.Context, req callback.Request) (ca
 		}
 		return callback.Result{}, redactAPIError(err)
 	}
-	if conn.Status.Link == nil || conn.Status.Link.StateHash != hash {
+	link := linkForState(conn, hash)
+	if link == nil {
 		// The cache still showed the link; the API server no longer does. A state already used is
 		// reported as such (409), not as unknown.
 		if used, err := h.stateConsumed(ctx, hash); err == nil && used {
@@ -79,8 +80,12 @@ func (h *CallbackHandoff) Deliver(ctx context.Context, req callback.Request) (ca
 		return callback.Result{}, callback.ErrUnknownState
 	}
 	res := callback.Result{ReturnURL: conn.Spec.ReturnURL, AppState: conn.Spec.State}
-	if exp := conn.Status.Link.ExpiresAt; exp != nil && !h.Clock.Now().Before(exp.Time) {
+	if exp := link.ExpiresAt; exp != nil && !h.Clock.Now().Before(exp.Time) {
 		return res, callback.ErrLinkExpired
+	}
+	if req.Success && req.Code == "" && link != conn.Status.ConsentLink {
+		// Only a re-consent may come back without a code; an authorisation needs one.
+		return res, callback.ErrNoCode
 	}
 	cb := tokenstore.Callback{
 		Result: tokenstore.CallbackFailed, StateHash: hash, FlowID: req.FlowID, ReceivedAt: h.Clock.Now(),
@@ -111,6 +116,17 @@ func (h *CallbackHandoff) Deliver(ctx context.Context, req callback.Request) (ca
 		}
 		return res, nil
 	}
+}
+
+// linkForState returns the connection's current link, authorisation or re-consent, that carries
+// this state hash (nil if none).
+func linkForState(c *v1.BankConnection, hash string) *v1.LinkStatus {
+	for _, l := range []*v1.LinkStatus{c.Status.Link, c.Status.ConsentLink} {
+		if l != nil && l.StateHash == hash {
+			return l
+		}
+	}
+	return nil
 }
 
 // findConnection returns the connection whose current link carries this state hash.

@@ -43,10 +43,13 @@ func RegisterIndexes(ctx context.Context, mgr ctrl.Manager) error {
 	fi := mgr.GetFieldIndexer()
 	if err := fi.IndexField(ctx, &v1.BankConnection{}, indexStateHash, func(o client.Object) []string {
 		c := o.(*v1.BankConnection)
-		if c.Status.Link == nil || c.Status.Link.StateHash == "" {
-			return nil
+		var hashes []string
+		for _, l := range []*v1.LinkStatus{c.Status.Link, c.Status.ConsentLink} {
+			if l != nil && l.StateHash != "" {
+				hashes = append(hashes, l.StateHash)
+			}
 		}
-		return []string{c.Status.Link.StateHash}
+		return hashes
 	}); err != nil {
 		return err
 	}

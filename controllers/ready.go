@@ -68,6 +68,8 @@ func summarize(s *reconcileState) {
 	if le := st.LastError; le != nil && le.Operation == v1.OperationIssueLink && le.Reason == v1.ReasonFinXRejectedRequest {
 		s.stalled = &problem{reason: le.Reason, message: le.Message}
 	}
+	deriveConsent(s)
+	deriveSynced(s, refreshAlive)
 	setReady(s, reauth, refreshAlive, accessAlive)
 	setProgress(s)
 	st.Phase = phase(s, reauthTrue, refreshAlive)
@@ -93,6 +95,9 @@ var stallReasons = map[string]bool{
 	v1.ReasonFinXRejectedRequest:     true,
 	v1.ReasonClientAuthFailed:        true,
 	v1.ReasonReauthorizationRequired: true,
+	// The bank data stopped and only the end user can restart it, through status.consentLink.url.
+	v1.ReasonSyncNeedsUser:  true,
+	v1.ReasonConsentExpired: true,
 }
 
 // setProgress derives the kstatus conditions from Ready, the way Flux uses them: Stalled=True when
@@ -126,6 +131,7 @@ func setProgress(s *reconcileState) {
 
 func setReady(s *reconcileState, reauth *metav1.Condition, refreshAlive, accessAlive bool) {
 	not := func(reason, msg string) { s.setCondition(v1.ConditionReady, metav1.ConditionFalse, reason, msg) }
+	synced := meta.FindStatusCondition(s.conn.Status.Conditions, v1.ConditionSynced)
 	switch {
 	case s.suspended:
 		not(v1.ReasonSuspended, "The connection is suspended: the operator makes no finX calls and does not refresh tokens.")
@@ -145,6 +151,9 @@ func setReady(s *reconcileState, reauth *metav1.Condition, refreshAlive, accessA
 		not(v1.ReasonAwaitingUser, "Waiting for the user to authorise access through the link in status.link.url.")
 	case !accessAlive:
 		not(v1.ReasonTokenExpired, "The access token has expired and has not been refreshed yet.")
+	case synced != nil && synced.Status == metav1.ConditionFalse && dataStopped[synced.Reason]:
+		// Live tokens are not enough: a connection whose bank data stopped is of no use.
+		not(synced.Reason, synced.Message)
 	default:
 		s.setCondition(v1.ConditionReady, metav1.ConditionTrue, v1.ReasonConnected, "Connected: the Secrets hold valid tokens.")
 	}

@@ -50,6 +50,14 @@ type reconcileState struct {
 	accessConflict *problem // the access-token Secret's name is taken by a Secret this connection does not control
 	stalled        *problem // finX refused a link request itself: needs a change by a person (set by summarize)
 
+	// freshAccess is an access token a spend returned in this reconcile, held for reading the
+	// accounts without another spend.
+	freshAccess          string
+	freshAccessExpiresAt time.Time
+	authorizedNow        bool // a code was exchanged in this reconcile
+	accountsDue          bool // read the accounts in this reconcile, whatever their schedule
+	consentFlow          bool // the callback being handled belongs to the re-consent link
+
 	requeueAt time.Time
 }
 

@@ -44,6 +44,9 @@ func (r *BankConnectionReconciler) handleCallback(ctx context.Context, st *recon
 	if cb == nil {
 		return false, nil
 	}
+	if l := st.conn.Status.ConsentLink; l != nil && l.StateHash == cb.StateHash {
+		return r.handleConsentCallback(ctx, st, cb)
+	}
 	if l := st.conn.Status.Link; l == nil || l.StateHash != cb.StateHash {
 		// A result for a link that has since been replaced: its code must not be exchanged.
 		return false, tokenstore.Abandon(ctx, r.Client, st.private)
@@ -125,14 +128,31 @@ func (r *BankConnectionReconciler) exchangeFailed(ctx context.Context, st *recon
 func (r *BankConnectionReconciler) markAuthorized(st *reconcileState) {
 	c := st.conn
 	c.Status.AuthorizedAt = ptrTime(st.now)
-	c.Status.Link = nil
+	st.authorizedNow = true
+	if st.consentFlow {
+		// A re-consent whose code was exchanged: a new chain and a renewed consent. A pending
+		// authorisation link (a relink) is left to the user.
+		c.Status.ConsentLink = nil
+		startConsent(st, &v1.ConsentRenewalStatus{Result: v1.ConsentRenewed, Time: metav1.NewTime(st.now),
+			Message: "The user renewed the bank consent; its code was exchanged for a new refresh chain."})
+	} else {
+		c.Status.Link = nil
+		startConsent(st, nil)
+	}
 	st.setCondition(v1.ConditionAuthorized, metav1.ConditionTrue, v1.ReasonAuthorized, "The user authorised access through the finX widget.")
-	st.setCondition(v1.ConditionLinkIssued, metav1.ConditionFalse, v1.ReasonAuthorized, "No link is needed: the connection is authorised.")
+	if c.Status.Link == nil {
+		st.setCondition(v1.ConditionLinkIssued, metav1.ConditionFalse, v1.ReasonAuthorized, "No link is needed: the connection is authorised.")
+	}
 	st.setCondition(v1.ConditionReauthorizationRequired, metav1.ConditionFalse, v1.ReasonChainAlive, "No new authorisation is needed.")
 }
 
 // codeUnusable gives up on a code and offers the user a new link.
 func (r *BankConnectionReconciler) codeUnusable(ctx context.Context, st *reconcileState, msg string) error {
+	if st.consentFlow {
+		// The live chain and the old consent stay; renewal, still due, brings a new re-consent link.
+		return r.consentFlowEnded(ctx, st, v1.ConsentRenewalFailed, corev1.EventTypeWarning, v1.ReasonConsentRenewalFailed,
+			msg+" The current consent and tokens are kept.")
+	}
 	if err := tokenstore.Abandon(ctx, r.Client, st.private); err != nil {
 		return err
 	}

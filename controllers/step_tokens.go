@@ -78,6 +78,7 @@ func (r *BankConnectionReconciler) committed(ctx context.Context, st *reconcileS
 	st.private = stored
 	c := st.conn
 	t := res.Tokens
+	st.freshAccess, st.freshAccessExpiresAt = t.AccessToken, t.AccessExpiresAt
 	c.Status.RefreshToken = chainStatus(c, stored)
 	if op == spend.Exchange {
 		r.markAuthorized(st)

@@ -28,7 +28,7 @@ import (
 // Request is a parsed finX redirect.
 type Request struct {
 	State   string // the operator's state, as sent with the widget link
-	Code    string // authorisation code; set only on success
+	Code    string // authorisation code; only on success, and possibly absent on a re-consent
 	FlowID  string
 	Success bool
 	Cancel  bool
@@ -53,4 +53,7 @@ var (
 	ErrUnknownState = errors.New("unknown state")
 	ErrStateUsed    = errors.New("state already used")
 	ErrLinkExpired  = errors.New("link expired")
+	// ErrNoCode: a success without a code for a link that needs one (an authorisation; only a
+	// re-consent may come back without a code).
+	ErrNoCode = errors.New("success without a code")
 )

@@ -87,6 +87,8 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) (int, string) {
 	case errors.Is(err, ErrStateUsed):
 		return page(w, http.StatusConflict, "Link already used",
 			"This authorisation link has already been used. Start again from your application if your bank is not connected."), "state-used"
+	case errors.Is(err, ErrNoCode):
+		return page(w, http.StatusBadRequest, "This request cannot be processed", noCodeMessage), "bad-request"
 	case errors.Is(err, ErrLinkExpired):
 		return page(w, http.StatusGone, "Link expired",
 			"This authorisation link has expired. Your application will offer a new one."), "expired"

@@ -231,6 +231,7 @@ func TestHandlerHandoffErrors(t *testing.T) {
 		{"wrapped state used", fmt.Errorf("record: %w", ErrStateUsed), http.StatusConflict, "Link already used", "already been used"},
 		{"expired", ErrLinkExpired, http.StatusGone, "Link expired", "has expired"},
 		{"wrapped expired", fmt.Errorf("x: %w", ErrLinkExpired), http.StatusGone, "Link expired", "has expired"},
+		{"success without a code for an authorisation", ErrNoCode, http.StatusBadRequest, "This request cannot be processed", "no authorisation code"},
 		{"other error", errors.New("apiserver unavailable"), http.StatusServiceUnavailable, "Temporarily unavailable", "reload this page"},
 		{"context deadline", context.DeadlineExceeded, http.StatusServiceUnavailable, "Temporarily unavailable", "reload this page"},
 	}
@@ -283,7 +284,6 @@ func TestHandlerBadInputNeverReachesHandoff(t *testing.T) {
 		{"state too long", http.MethodGet, "state=" + long + "&success=false", http.StatusBadRequest},
 		{"success not boolean", http.MethodGet, "state=a&success=1", http.StatusBadRequest},
 		{"success and cancel", http.MethodGet, "state=a&success=true&cancel=true&code=c", http.StatusBadRequest},
-		{"success without code", http.MethodGet, "state=a&success=true", http.StatusBadRequest},
 		{"malformed escape", http.MethodGet, "state=%zz&success=false", http.StatusBadRequest},
 		{"semicolon separator", http.MethodGet, "state=a;success=false", http.StatusBadRequest},
 		{"post missing state", http.MethodPost, "success=false", http.StatusBadRequest},

@@ -93,13 +93,15 @@ func parseRequest(v url.Values) (Request, error) {
 		return r, err
 	}
 	if r.Success {
-		if code == "" {
-			return r, badInput("The request reports success but carries no authorisation code.")
-		}
+		// finX's documentation disagrees on whether a re-consent's redirect carries a code, so a
+		// success without one is the hand-off's to judge: it knows which kind of link the state is.
 		r.Code = code
 	}
 	return r, nil
 }
+
+// noCodeMessage explains a success without a code for a link that needs one.
+const noCodeMessage = "The request reports success but carries no authorisation code."
 
 func parseBool(name, s string) (bool, error) {
 	switch strings.ToLower(s) {

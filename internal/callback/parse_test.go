@@ -93,6 +93,17 @@ func TestParseRequest(t *testing.T) {
 			want:  Request{State: "a+b=c", Code: "x/y z", Success: true},
 		},
 		{
+			// A re-consent may come back without a code; the hand-off decides (ErrNoCode otherwise).
+			name:  "success without code",
+			query: "state=s1&success=true&flow_id=f1",
+			want:  Request{State: "s1", FlowID: "f1", Success: true},
+		},
+		{
+			name:  "success with empty code",
+			query: "state=s1&success=true&code=",
+			want:  Request{State: "s1", Success: true},
+		},
+		{
 			name:  "state at the limit",
 			query: "state=" + long(maxStateLen) + "&success=false",
 			want:  Request{State: long(maxStateLen)},
@@ -126,8 +137,6 @@ func TestParseRequest(t *testing.T) {
 		{name: "cancel not boolean", query: "state=s&success=false&cancel=maybe", wantErr: `"cancel" must be true or false`},
 		{name: "cancel empty", query: "state=s&success=false&cancel=", wantErr: `"cancel" must be true or false`},
 		{name: "success and cancel both true", query: "state=s&success=true&cancel=true&code=c", wantErr: "both success and cancel"},
-		{name: "success without code", query: "state=s&success=true", wantErr: "no authorisation code"},
-		{name: "success with empty code", query: "state=s&success=true&code=", wantErr: "no authorisation code"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -163,7 +172,6 @@ func TestParseRequest(t *testing.T) {
 // A refused request must not hand back a half-filled Request that a careless caller might use.
 func TestParseRequestErrorNeverReportsSuccessWithoutCode(t *testing.T) {
 	for _, q := range []string{
-		"state=s&success=true",
 		"state=s&success=true&cancel=true&code=c",
 		"state=s&success=true&code=c&code=d",
 		"state=s&success=true&flow_id=" + strings.Repeat("f", maxFlowIDLen+1) + "&code=c",

@@ -40,6 +40,8 @@ type Recorder struct {
 	nextRefresh *prometheus.GaugeVec
 	ready       *prometheus.GaugeVec
 	phase       *prometheus.GaugeVec
+	consentExp  *prometheus.GaugeVec
+	syncSuccess *prometheus.GaugeVec
 
 	mu sync.Mutex
 }
@@ -82,7 +84,16 @@ func New(reg prometheus.Registerer) *Recorder {
 			Help: "1 for the connection's current phase; the series of other phases do not exist.",
 		}, append(conn, "phase")),
 	}
-	reg.MustRegister(r.refreshes, r.requests, r.latency, r.refreshExp, r.accessExp, r.nextRefresh, r.ready, r.phase)
+	r.consentExp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "bankconnection_consent_expiration_timestamp_seconds",
+		Help: "When the bank consent the end user gave for the connection expires (Unix time).",
+	}, conn)
+	r.syncSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "bankconnection_last_sync_success_timestamp_seconds",
+		Help: "The oldest of the last successful bank syncs of the connection's accounts, as last read from finX (Unix time).",
+	}, conn)
+	reg.MustRegister(r.refreshes, r.requests, r.latency, r.refreshExp, r.accessExp, r.nextRefresh, r.ready, r.phase,
+		r.consentExp, r.syncSuccess)
 	// Every result starts at 0: an alert on increase() sees a first failure only if the series
 	// existed before it.
 	for _, result := range RefreshResults {
@@ -142,6 +153,19 @@ func (r *Recorder) ObserveConnection(c *v1.BankConnection) {
 	set(r.refreshExp, refreshExp)
 	set(r.nextRefresh, next)
 	set(r.accessExp, accessExp)
+	var consentExp, synced *time.Time
+	if cs := c.Status.Consent; cs != nil {
+		consentExp = &cs.ExpiresAt.Time
+	}
+	if a := c.Status.Accounts; a != nil {
+		for _, it := range a.Items {
+			if it.SucceededAt != nil && (synced == nil || it.SucceededAt.Time.Before(*synced)) {
+				synced = &it.SucceededAt.Time
+			}
+		}
+	}
+	set(r.consentExp, consentExp)
+	set(r.syncSuccess, synced)
 	ready := 0.0
 	for _, cond := range c.Status.Conditions {
 		if cond.Type == v1.ConditionReady && cond.Status == "True" {
@@ -168,5 +192,7 @@ func (r *Recorder) Forget(ns, name string) {
 	r.accessExp.Delete(l)
 	r.nextRefresh.Delete(l)
 	r.ready.Delete(l)
+	r.consentExp.Delete(l)
+	r.syncSuccess.Delete(l)
 	r.phase.DeletePartialMatch(l)
 }

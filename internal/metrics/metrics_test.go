@@ -486,3 +486,48 @@ func TestPhaseGaugeFollowsThePhase(t *testing.T) {
 		t.Errorf("%d phase series after Forget", n)
 	}
 }
+
+func TestObserveConnectionConsentAndSyncGauges(t *testing.T) {
+	const (
+		mConsentExp  = "finx_operator_bankconnection_consent_expiration_timestamp_seconds"
+		mSyncSuccess = "finx_operator_bankconnection_last_sync_success_timestamp_seconds"
+	)
+	reg := prometheus.NewRegistry()
+	r := New(reg)
+	c := fullConnection("ns", "c", metav1.ConditionTrue)
+	given := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	c.Status.Consent = &v1.ConsentStatus{GivenAt: metav1.NewTime(given), ExpiresAt: metav1.NewTime(given.Add(180 * 24 * time.Hour)),
+		RenewalDueAt: metav1.NewTime(given.Add(166 * 24 * time.Hour))}
+	older, newer := given.Add(time.Hour), given.Add(3*time.Hour)
+	c.Status.Accounts = &v1.AccountsStatus{Count: 3, Items: []v1.BankAccountStatus{
+		{ID: "A1", SucceededAt: ts(newer)}, {ID: "A2", SucceededAt: ts(older)}, {ID: "A3"},
+	}}
+	r.ObserveConnection(c)
+	all := gather(t, reg)
+	if s, ok := find(all, mConsentExp, conn("ns", "c")); !ok || s.value != float64(given.Add(180*24*time.Hour).Unix()) {
+		t.Errorf("consent expiration = %v (present %v)", s.value, ok)
+	}
+	// The oldest success is what says whether the data still flows.
+	if s, ok := find(all, mSyncSuccess, conn("ns", "c")); !ok || s.value != float64(older.Unix()) {
+		t.Errorf("last sync success = %v (present %v), want %d", s.value, ok, older.Unix())
+	}
+	for _, s := range all[mConsentExp] {
+		if len(s.labels) != 2 {
+			t.Errorf("labels %v: only namespace and name are allowed", s.labels)
+		}
+	}
+	c.Status.Consent, c.Status.Accounts = nil, nil
+	r.ObserveConnection(c)
+	all = gather(t, reg)
+	for _, name := range []string{mConsentExp, mSyncSuccess} {
+		if _, ok := find(all, name, conn("ns", "c")); ok {
+			t.Errorf("%s kept after its status field went", name)
+		}
+	}
+	c.Status.Consent = &v1.ConsentStatus{ExpiresAt: metav1.NewTime(given)}
+	r.ObserveConnection(c)
+	r.Forget("ns", "c")
+	if _, ok := find(gather(t, reg), mConsentExp, conn("ns", "c")); ok {
+		t.Error("consent gauge kept after Forget")
+	}
+}

@@ -96,3 +96,24 @@ func sameData(a, b map[string][]byte) bool {
 	}
 	return true
 }
+
+// ReadAccessToken returns the access token in the workload-facing Secret and when it expires, or
+// "" when the Secret is absent, not this connection's, or holds no token. The token goes only to
+// finX; it never appears in an error.
+func ReadAccessToken(ctx context.Context, r client.Reader, owner metav1.Object, name string) (string, time.Time, error) {
+	s := &corev1.Secret{}
+	if err := r.Get(ctx, types.NamespacedName{Namespace: owner.GetNamespace(), Name: name}, s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return "", time.Time{}, nil
+		}
+		return "", time.Time{}, fmt.Errorf("reading access-token Secret %s/%s: %w", owner.GetNamespace(), name, err)
+	}
+	if s.Type != TypeAccessToken || s.Labels[LabelManagedBy] != ManagedByValue || !metav1.IsControlledBy(s, owner) {
+		return "", time.Time{}, nil
+	}
+	exp, err := time.Parse(time.RFC3339, string(s.Data[KeyExpiresAt]))
+	if err != nil {
+		return "", time.Time{}, nil
+	}
+	return string(s.Data[KeyAccessToken]), exp, nil
+}
