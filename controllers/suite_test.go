@@ -76,6 +76,10 @@ var (
 	// sbxGrace honours a replay of a spent refresh token for 30s, like a finX with a reuse grace.
 	sbxGrace        *sandbox.Server
 	sandboxGraceURL string
+	// sbxConsent and sbxNoCode run on the suite's clock, so a spec can step consents towards
+	// their expiry and bank syncs out of date. sbxNoCode's re-consent redirect carries no code.
+	sbxConsent, sbxNoCode        *sandbox.Server
+	sandboxConsentURL, noCodeURL string
 	// apiFaults sits between the manager and the API server.
 	apiFaults = apifault.NewInjector(nil)
 	// clk is the manager's clock: real time plus an offset that specs step forward instead of
@@ -129,6 +133,17 @@ var _ = BeforeSuite(func() {
 	DeferCleanup(graceSrv.Close)
 	sandboxGraceURL = graceSrv.URL
 
+	sbxConsent = sandbox.New(sandbox.Config{AccessTokenTTL: time.Hour, RefreshTokenTTL: 30 * 24 * time.Hour,
+		ConsentLifetime: 2 * time.Hour, Now: clk.Now})
+	consentSrv := httptest.NewServer(sbxConsent.Handler())
+	DeferCleanup(consentSrv.Close)
+	sandboxConsentURL = consentSrv.URL
+	sbxNoCode = sandbox.New(sandbox.Config{AccessTokenTTL: time.Hour, RefreshTokenTTL: 30 * 24 * time.Hour,
+		ConsentLifetime: 30 * 24 * time.Hour, SyncRedirectWithoutCode: true, Now: clk.Now})
+	noCodeSrv := httptest.NewServer(sbxNoCode.Handler())
+	DeferCleanup(noCodeSrv.Close)
+	noCodeURL = noCodeSrv.URL
+
 	sbxTarget, err := url.Parse(sandboxURL)
 	Expect(err).NotTo(HaveOccurred())
 	front.passThrough = httputil.NewSingleHostReverseProxy(sbxTarget)
@@ -159,7 +174,7 @@ var _ = BeforeSuite(func() {
 		Metrics:       metrics.New(promReg),
 		// The in-process sandbox listens on loopback; like the demo and e2e, the suite opts in to
 		// exactly its URL (and the front's) and nothing else of the host.
-		AllowedFinXBaseURLs: []string{sandboxURL, frontURL, sandboxGraceURL},
+		AllowedFinXBaseURLs: []string{sandboxURL, frontURL, sandboxGraceURL, sandboxConsentURL, noCodeURL},
 	})).To(Succeed())
 	mgrCtx, mgrCancel := context.WithCancel(ctx)
 	done := make(chan struct{})
