@@ -52,6 +52,8 @@ func (r *BankConnectionReconciler) followBankData(ctx context.Context, st *recon
 		return nil
 	}
 	dateConsent(st)
+	// A person asking for a refresh now asks for a fresh look at the bank data too.
+	st.accountsDue = st.accountsDue || st.refreshRequest != ""
 	if err := r.readAccounts(ctx, st); err != nil {
 		return err
 	}
@@ -59,7 +61,7 @@ func (r *BankConnectionReconciler) followBankData(ctx context.Context, st *recon
 }
 
 // readAccounts reads GET /rest/accounts when the interval has passed, right after an
-// authorisation, and after a renewed consent. It never spends the refresh token for it: the access
+// authorisation, after a renewed consent, and with a refresh asked for by annotation. It never spends the refresh token for it: the access
 // token comes from the spend this reconcile made, or from the access-token Secret in Maintain mode.
 // In Disabled mode there is no access token between refreshes, so the accounts are read when the
 // refresh schedule spends the token anyway.

@@ -395,7 +395,8 @@ func checkAlerts(t *testing.T, scrapes []timedScrape) {
 	expect("FinXRefreshOverdue", connected, true, "nextRefreshAt an hour in the past")
 	expect("FinXRefreshOverdue", start.Add(5*time.Minute), false, "nextRefreshAt still ahead")
 	for _, healthy := range []string{"FinXOperatorDown", "FinXOperatorNotReconciling", "FinXReconcileErrors",
-		"FinXWorkqueueBacklog", "FinXTokenPersistFailed", "FinXCallbackErrors", "FinXRefreshChainsEnding", "FinXAPIErrors"} {
+		"FinXWorkqueueBacklog", "FinXTokenPersistFailed", "FinXCallbackErrors", "FinXRefreshChainsEnding", "FinXAPIErrors",
+		"FinXConsentExpiringSoon", "FinXBankDataStale"} {
 		expect(healthy, connected, false, "a healthy operator with one connected connection")
 	}
 	// finX rejected the revoked token: that chain ended, and it shows for an hour.

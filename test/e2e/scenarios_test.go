@@ -39,6 +39,7 @@ var _ = Describe("finx-operator", func() {
 	It("hands over between two replicas without spending a token twice", takeoverScenario, SpecTimeout(3*time.Minute))
 	It("removes a deleted connection's Secrets through the garbage collector", deletionScenario, SpecTimeout(2*time.Minute))
 	It("keeps a retained chain through a foreground deletion and hands it to the same connection applied again", retainScenario, SpecTimeout(2*time.Minute))
+	It("renews a consent through the widget after a sync only the user can fix", consentScenario, SpecTimeout(2*time.Minute))
 	It("connects through the widget in a real browser", browserScenario, SpecTimeout(2*time.Minute))
 	It("runs namespace-scoped with config/namespaced's RBAC and --watch-namespaces", namespacedScenario, SpecTimeout(3*time.Minute))
 })
