@@ -214,11 +214,14 @@ type BankConnectionSpec struct {
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m')",message="linkLifetime must be at least 1m"
 	LinkLifetime *metav1.Duration `json:"linkLifetime,omitempty"`
 
+	// Defaults below are written as Go prints a Duration ("336h0m0s", not "336h"): a typed client's
+	// read-modify-write then leaves the spec, and so the generation, unchanged.
+
 	// consentRenewalBefore is how long before the bank consent expires the operator issues a
 	// re-consent link (status.consentLink) and sets ConsentRenewalDue. It is capped at half the
 	// client's consentLifetime, so a fresh consent is never due at once.
 	// +optional
-	// +kubebuilder:default="336h"
+	// +kubebuilder:default="336h0m0s"
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="consentRenewalBefore must be positive"
 	ConsentRenewalBefore *metav1.Duration `json:"consentRenewalBefore,omitempty"`
 
@@ -226,14 +229,14 @@ type BankConnectionSpec struct {
 	// from finX (GET /rest/accounts) with the access token it holds. At least 6h: the data only
 	// changes when finX syncs with the bank, a few times a day.
 	// +optional
-	// +kubebuilder:default="6h"
+	// +kubebuilder:default="6h0m0s"
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('6h')",message="accountsReadInterval must be at least 6h: finX's data changes only a few times a day"
 	AccountsReadInterval *metav1.Duration `json:"accountsReadInterval,omitempty"`
 
 	// syncStaleAfter is how old the last successful bank sync of an account may be before Synced
 	// turns False (reason SyncStale).
 	// +optional
-	// +kubebuilder:default="26h"
+	// +kubebuilder:default="26h0m0s"
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h')",message="syncStaleAfter must be at least 1h"
 	SyncStaleAfter *metav1.Duration `json:"syncStaleAfter,omitempty"`
 

@@ -49,11 +49,14 @@ type FinXClientSpec struct {
 	// +kubebuilder:default="2160h"
 	RefreshTokenLifetime *metav1.Duration `json:"refreshTokenLifetime,omitempty"`
 
+	// Defaults below are written as Go prints a Duration ("4320h0m0s", not "4320h"): a typed client's
+	// read-modify-write then leaves the spec, and so the generation, unchanged.
+
 	// consentLifetime is how long the bank consent an end user gives through the widget lasts
 	// (finX: "usually" 180 days). The operator dates each connection's consent from it and asks the
 	// user to renew it ahead of expiry (BankConnection spec.consentRenewalBefore).
 	// +optional
-	// +kubebuilder:default="4320h"
+	// +kubebuilder:default="4320h0m0s"
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h')",message="consentLifetime must be at least 1h"
 	ConsentLifetime *metav1.Duration `json:"consentLifetime,omitempty"`
 
