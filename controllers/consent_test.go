@@ -252,6 +252,16 @@ var _ = Describe("Consent and bank data", func() {
 			Should(Equal("False/" + v1.ReasonSyncStale))
 		h = readHealth(dora, v1.PhaseConnected, status.InProgressStatus, "Progressing", status.InProgressStatus)
 		Expect(h.reconciling).To(Equal(v1.ReasonSyncStale))
+
+		By("dropping the re-consent link when the chain ends: the authorisation link takes over")
+		Expect(get(bert).Status.ConsentLink).NotTo(BeNil())
+		Expect(sbxConsent.RevokeUser(get(bert).Status.FinXUserID)).To(BeNumerically(">", 0))
+		annotate(bert, v1.AnnotationRefresh, "after-revocation")
+		got = waitForPhase(bert, v1.PhaseReauthorizationRequired, 20*time.Second)
+		Expect(got.Status.ConsentLink).To(BeNil())
+		Expect(got.Status.Link).NotTo(BeNil())
+		Expect(condOf(got, v1.ConditionConsentRenewalDue)).To(BeEmpty())
+		Expect(condOf(got, v1.ConditionConsentExpired)).To(BeEmpty())
 	})
 
 	It("reads the accounts in Disabled mode only with the access token a spend returned", func() {

@@ -68,7 +68,7 @@ func summarize(s *reconcileState) {
 	if le := st.LastError; le != nil && le.Operation == v1.OperationIssueLink && le.Reason == v1.ReasonFinXRejectedRequest {
 		s.stalled = &problem{reason: le.Reason, message: le.Message}
 	}
-	deriveConsent(s)
+	deriveConsent(s, refreshAlive)
 	deriveSynced(s, refreshAlive)
 	setReady(s, reauth, refreshAlive, accessAlive)
 	setProgress(s)

@@ -233,11 +233,13 @@ func (r *BankConnectionReconciler) consentFlowEnded(ctx context.Context, st *rec
 }
 
 // deriveConsent sets ConsentRenewalDue and ConsentExpired from the consent's dates, finX's sync
-// results and the latest re-consent attempt.
-func deriveConsent(s *reconcileState) {
+// results and the latest re-consent attempt. Without a live chain they are removed: a re-consent
+// cannot help then, the authorisation link takes over, and the next authorisation dates a new
+// consent.
+func deriveConsent(s *reconcileState, chainAlive bool) {
 	c := s.conn
 	cs := c.Status.Consent
-	if cs == nil {
+	if cs == nil || !chainAlive {
 		meta.RemoveStatusCondition(&c.Status.Conditions, v1.ConditionConsentRenewalDue)
 		meta.RemoveStatusCondition(&c.Status.Conditions, v1.ConditionConsentExpired)
 		return
