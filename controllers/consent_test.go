@@ -178,6 +178,8 @@ var _ = Describe("Consent and bank data", func() {
 		Expect(got.Status.Phase).To(Equal(v1.PhaseConnected))
 		Expect(condOf(got, v1.ConditionConsentRenewalDue)).To(Equal("True/" + v1.ReasonConsentRenewalCancelled))
 		Expect(eventsFor(anna, "Normal", v1.ReasonConsentRenewalCancelled)).NotTo(BeEmpty())
+		Eventually(func() int { return len(eventsFor(anna, "Normal", v1.ReasonConsentLinkIssued)) }).Should(BeNumerically(">", 0))
+		Expect(warningEvents(anna, v1.ReasonConsentRenewalDue)).To(HaveLen(1), "renewal is reported once, not with every new link")
 
 		By("replacing the chain through the spend protocol when the re-consent comes back with a code")
 		redirect := completeWidget(got.Status.ConsentLink.URL, sandbox.DriveOptions{})

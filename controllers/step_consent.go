@@ -166,6 +166,11 @@ func (r *BankConnectionReconciler) renewConsent(ctx context.Context, st *reconci
 		c.Status.Consent.LastRenewal = nil
 	}
 	st.requeue(expires)
+	if meta.IsStatusConditionTrue(c.Status.Conditions, v1.ConditionConsentRenewalDue) {
+		// Renewal was already reported; this replaces a link that expired unused or ended unrenewed.
+		r.event(st, corev1.EventTypeNormal, v1.ReasonConsentLinkIssued, "Issued a new re-consent link in status.consentLink.url: %s", why)
+		return nil
+	}
 	r.event(st, corev1.EventTypeWarning, v1.ReasonConsentRenewalDue, "%s Issued a re-consent link for the user in status.consentLink.url.", why)
 	return nil
 }

@@ -167,6 +167,13 @@ func seed(ctx context.Context) error {
 			LastError: &v1.LastError{Operation: v1.OperationRefresh, Reason: v1.ReasonFinXUnavailable,
 				Message: "finX answered 503", Time: metav1.Time{Time: now.Add(-2 * time.Minute)}, NextAttemptAt: at(time.Minute)},
 			FailedAttempts: 2,
+			Consent: &v1.ConsentStatus{GivenAt: metav1.Time{Time: now.Add(-170 * 24 * time.Hour)}, ExpiresAt: metav1.Time{Time: now.Add(10 * 24 * time.Hour)},
+				RenewalDueAt: metav1.Time{Time: now.Add(-4 * 24 * time.Hour)},
+				LastRenewal: &v1.ConsentRenewalStatus{Result: v1.ConsentRenewalCancelled, Time: metav1.Time{Time: now.Add(-time.Hour)},
+					Message: "The user cancelled the re-consent"}},
+			ConsentLink: &v1.LinkStatus{URL: "https://finx.example.com/widget/sync-alice", IssuedAt: metav1.Time{Time: now}, ExpiresAt: at(time.Hour)},
+			Accounts: &v1.AccountsStatus{Count: 2, ReadAt: at(-time.Hour), NextReadAt: at(5 * time.Hour),
+				Items: []v1.BankAccountStatus{{ID: "A1", IBAN: "****3000"}, {ID: "A2", IBAN: "****2051"}}},
 		}},
 		{"bank-a", "bob", map[string]string{"team": "business"}, v1.BankConnectionStatus{
 			Phase:      v1.PhaseAwaitingAuthorization,
@@ -219,6 +226,10 @@ func TestStatus(t *testing.T) {
 		"expires " + now.Add(3*24*time.Hour+time.Hour).Format(time.RFC3339) + " (in 3d); 7 rotations; Secret alice-finx-refresh",
 		"Refresh FinXUnavailable: finX answered 503 (2m ago); next attempt in 1m; 2 failed attempts in a row",
 		"TokensValid", "RefreshFailed", "finX unavailable; retrying",
+		"Consent:", "expires " + now.Add(10*24*time.Hour).Format(time.RFC3339) + " (in 10d)",
+		"Last re-consent:", "Cancelled (1h ago): The user cancelled the re-consent",
+		"Re-consent link:", "https://finx.example.com/widget/sync-alice",
+		"Accounts:", "2, read ",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status output lacks %q:\n%s", want, out)

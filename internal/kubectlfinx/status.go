@@ -108,6 +108,22 @@ func writeStatus(w io.Writer, now time.Time, b *v1.BankConnection, events []core
 		line("Widget link", "%s", l.URL)
 		line("Link expires", "%s", when(l.ExpiresAt))
 	}
+	if cs := b.Status.Consent; cs != nil {
+		line("Consent", "given %s; renewal due %s; expires %s", when(&cs.GivenAt), when(&cs.RenewalDueAt), when(&cs.ExpiresAt))
+		if r := cs.LastRenewal; r != nil {
+			line("Last re-consent", "%s (%s): %s", r.Result, age(now, r.Time.Time), r.Message)
+		}
+	}
+	if l := b.Status.ConsentLink; l != nil {
+		line("Re-consent link", "%s", l.URL)
+		line("Re-consent expires", "%s", when(l.ExpiresAt))
+	}
+	if a := b.Status.Accounts; a != nil {
+		line("Accounts", "%d, read %s; next read %s", a.Count, when(a.ReadAt), when(a.NextReadAt))
+		if e := a.LastReadError; e != nil {
+			line("Accounts read error", "%s: %s (%s)", e.Reason, e.Message, age(now, e.Time.Time))
+		}
+	}
 	if e := b.Status.LastError; e != nil {
 		msg := fmt.Sprintf("%s %s: %s (%s)", e.Operation, e.Reason, e.Message, age(now, e.Time.Time))
 		if e.NextAttemptAt != nil {
