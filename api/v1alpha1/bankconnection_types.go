@@ -210,7 +210,7 @@ type BankConnectionSpec struct {
 	// linkLifetime is how long an unused widget link stays in status before the operator issues a
 	// new one.
 	// +optional
-	// +kubebuilder:default="1h"
+	// +kubebuilder:default="1h0m0s"
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m')",message="linkLifetime must be at least 1m"
 	LinkLifetime *metav1.Duration `json:"linkLifetime,omitempty"`
 

@@ -46,7 +46,7 @@ type FinXClientSpec struct {
 	// refreshTokenLifetime is how long a refresh token issued by this finX client lives.
 	// finX documents at most 90 days; the operator schedules refreshes from it.
 	// +optional
-	// +kubebuilder:default="2160h"
+	// +kubebuilder:default="2160h0m0s"
 	RefreshTokenLifetime *metav1.Duration `json:"refreshTokenLifetime,omitempty"`
 
 	// Defaults below are written as Go prints a Duration ("4320h0m0s", not "4320h"): a typed client's

@@ -30,6 +30,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
 	"github.com/finx-operator/finx-operator/internal/testenv"
@@ -351,5 +352,30 @@ var _ = Describe("config/samples", func() {
 		Expect(kinds).To(HaveKey("BankConnection"))
 		Expect(kinds).To(HaveKey("FinXClient"))
 		Expect(kinds).To(HaveKey("ClusterFinXClient"))
+	})
+})
+
+// A typed client writes durations back as Go prints them ("1h0m0s"). A default written any other
+// way ("1h") makes the first read-modify-write of an unchanged object a spec change: a new
+// generation, and work for the operator and for GitOps diffs that nobody asked for.
+var _ = Describe("Defaults", func() {
+	It("survive a typed read-modify-write without a new generation", func() {
+		ns := newNamespace()
+		objs := []client.Object{
+			validConnection(ns),
+			&v1.FinXClient{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: "finx-"},
+				Spec: v1.FinXClientSpec{
+					BaseURL:              "https://api.finx-s.qwist.cloud",
+					CredentialsSecretRef: v1.CredentialsSecretReference{Name: "creds"},
+				},
+			},
+		}
+		for _, o := range objs {
+			Expect(k8sClient.Create(ctx, o)).To(Succeed())
+			Expect(o.GetGeneration()).To(Equal(int64(1)))
+			Expect(k8sClient.Update(ctx, o)).To(Succeed())
+			Expect(o.GetGeneration()).To(Equal(int64(1)), "%T: a default is not written as Go prints it", o)
+		}
 	})
 })
