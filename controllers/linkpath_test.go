@@ -139,6 +139,24 @@ var _ = Describe("API requests", func() {
 		Expect(rec.Requests()).To(HaveLen(1))
 	})
 
+	It("reads credentials finX refused again at the next call, not at the next check", func() {
+		setSecret := func(secret string) {
+			Eventually(func() error {
+				s := &corev1.Secret{}
+				Expect(k8sClient.Get(ctx, types.NamespacedName{Namespace: t.ns, Name: "finx-credentials"}, s)).To(Succeed())
+				s.Data["client_secret"] = []byte(secret)
+				return k8sClient.Update(ctx, s)
+			}).Should(Succeed())
+		}
+		setSecret("not-the-secret")
+		clk.Step(3 * time.Minute) // the reading of the good secret is due for a check
+		c := t.connection("refused")
+		Eventually(func() string { return condition(c, v1.ConditionLinkIssued).Reason }).Should(Equal(v1.ReasonClientAuthFailed))
+		// Put right without a check coming due: the link's retry reads the Secret again.
+		setSecret(sandbox.DefaultClientSecret)
+		waitForLink(c, "")
+	})
+
 	Context("with a cache that lags the API server", func() {
 		// The manager's BankConnection events arrive late; every other watch is on time, so a client
 		// change reconciles a connection whose own last status write the cache does not show yet.
