@@ -128,6 +128,7 @@ func (r *BankConnectionReconciler) readConnection(ctx context.Context, key types
 		case cacheBehind:
 			return nil, true, nil
 		}
+		conn = &v1.BankConnection{} // decoding into the cached copy would keep its map entries
 		err = r.APIReader.Get(ctx, key, conn)
 	}
 	if !apierrors.IsNotFound(err) {
