@@ -18,6 +18,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -62,6 +63,9 @@ type BankConnectionReconciler struct {
 	MaxConcurrentReconciles int
 	// Spends runs every spend of a refresh token or code: journal, fencing, commit, recovery.
 	Spends *spend.Protocol
+
+	// own holds this process's status writes the cache may not show yet.
+	own ownWrites
 }
 
 // NewBankConnectionReconciler wires a reconciler with the defaults used in production.
@@ -83,16 +87,12 @@ func (r *BankConnectionReconciler) WithBackoff(base, max time.Duration) *BankCon
 // Reconcile runs the lifecycle steps for one connection and writes its status once, at the end,
 // only if it changed.
 func (r *BankConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
-	// Read from the API server, not the cache: the cache can lag this reconciler's own status write
-	// of a moment ago, and acting on a stale link or schedule would issue duplicate links or drop a
-	// callback meant for the newest link.
-	conn := &v1.BankConnection{}
-	if err := r.APIReader.Get(ctx, req.NamespacedName, conn); err != nil {
-		if apierrors.IsNotFound(err) {
-			r.Metrics.Forget(req.Namespace, req.Name)
-			r.Spends.ForgetOwner(req.NamespacedName)
-		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	conn, lagging, err := r.readConnection(ctx, req.NamespacedName)
+	switch {
+	case lagging:
+		return ctrl.Result{RequeueAfter: cacheLagRetry}, nil
+	case err != nil || conn == nil:
+		return ctrl.Result{}, err
 	}
 	if !conn.DeletionTimestamp.IsZero() {
 		// Owner references remove the Secrets (a retained private Secret has none, so it stays); no
@@ -109,11 +109,44 @@ func (r *BankConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		}
 		res = st.result(res, retErr)
 	}()
-	err := r.runSteps(ctx, st)
+	err = r.runSteps(ctx, st)
 	if err == nil {
 		err = r.followBankData(ctx, st)
 	}
 	return ctrl.Result{}, err
+}
+
+// readConnection reads the connection from the cache. A cache that does not show this process's own
+// last status write yet describes a link or a token schedule that has since been replaced: lagging
+// says so, and nothing may be done on it. Every token spent is still read from the API server right
+// before the spend, and the status write carries the resourceVersion read here, so even a copy
+// that is stale for another reason can neither spend a stale token nor overwrite a newer status.
+// It returns nil for a connection that no longer exists.
+func (r *BankConnectionReconciler) readConnection(ctx context.Context, key types.NamespacedName) (conn *v1.BankConnection, lagging bool, err error) {
+	conn = &v1.BankConnection{}
+	err = r.Get(ctx, key, conn)
+	if err == nil {
+		switch r.own.check(conn) {
+		case cacheCurrent:
+			return conn, false, nil
+		case cacheBehind:
+			return nil, true, nil
+		}
+		conn = &v1.BankConnection{} // decoding into the cached copy would keep its map entries
+		err = r.APIReader.Get(ctx, key, conn)
+	}
+	if !apierrors.IsNotFound(err) {
+		return conn, false, err
+	}
+	// The API server confirms a deletion before anything held for the connection is dropped: a
+	// held token is the only copy of a rotated one.
+	if err := r.APIReader.Get(ctx, key, &v1.BankConnection{}); !apierrors.IsNotFound(err) {
+		return nil, false, err // the cache has not seen it yet (or a read failed): its own event follows
+	}
+	r.Metrics.Forget(key.Namespace, key.Name)
+	r.Spends.ForgetOwner(key)
+	r.own.forget(key)
+	return nil, false, nil
 }
 
 // runSteps is the lifecycle in order. Each step either finishes the reconcile (returns true or an
@@ -168,19 +201,50 @@ func (r *BankConnectionReconciler) runSteps(ctx context.Context, st *reconcileSt
 	return r.ensureLink(ctx, st)
 }
 
-// writeStatus patches the status subresource when, and only when, it changed.
+// writeStatus patches the status subresource when, and only when, it changed. The patch carries the
+// resourceVersion the reconcile started from, so a status computed from a stale copy never lands.
 func (r *BankConnectionReconciler) writeStatus(ctx context.Context, before, conn *v1.BankConnection) error {
 	r.Metrics.ObserveConnection(conn)
 	if equality.Semantic.DeepEqual(before.Status, conn.Status) {
 		return nil
 	}
-	if err := r.Status().Patch(ctx, conn, client.MergeFrom(before)); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
+	err := r.Status().Patch(ctx, conn, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	if apierrors.IsConflict(err) {
+		err = r.rewriteStatus(ctx, before, conn)
+	}
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
 		log.FromContext(ctx).Error(err, "writing status")
 		return err
 	}
+	r.own.wrote(conn)
+	return nil
+}
+
+// rewriteStatus handles a status patch that met a newer connection. Only this reconciler writes
+// status, so usually someone changed the spec or the metadata meanwhile: if the status on the API
+// server is still the one this reconcile started from, the new status describes what was just done
+// (a link issued, tokens stored) and is written on top of the newer version. Otherwise the reconcile
+// started from a stale status, and its result is dropped: the next reconcile starts afresh, once the
+// cache shows the status found here.
+func (r *BankConnectionReconciler) rewriteStatus(ctx context.Context, before, conn *v1.BankConnection) error {
+	fresh := &v1.BankConnection{}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(conn), fresh); err != nil {
+		return err
+	}
+	if fresh.UID != conn.UID || !equality.Semantic.DeepEqual(fresh.Status, before.Status) {
+		r.own.wrote(fresh)
+		return apierrors.NewConflict(v1.GroupVersion.WithResource("bankconnections").GroupResource(), conn.Name,
+			errors.New("the status changed since this reconcile read it"))
+	}
+	patched := fresh.DeepCopy()
+	patched.Status = conn.Status
+	if err := r.Status().Patch(ctx, patched, client.MergeFromWithOptions(fresh, client.MergeFromWithOptimisticLock{})); err != nil {
+		return err
+	}
+	conn.ResourceVersion = patched.ResourceVersion
 	return nil
 }
 
@@ -190,8 +254,8 @@ func (r *BankConnectionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&v1.BankConnection{}, builder.WithPredicates(predicate.Or(
-			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		For(&v1.BankConnection{}, builder.WithPredicates(predicate.Or[client.Object](
+			r.own.seenByCache(), predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		// The callback writes the private Secret; a deleted access-token Secret must be refilled.
 		// The operator's own writes (journal, commits) trigger nothing.
 		Owns(&corev1.Secret{}, builder.WithPredicates(secretEventsThatMatter())).
@@ -233,11 +297,15 @@ func (r *BankConnectionReconciler) connectionsUsing(kind v1.ClientKind) handler.
 }
 
 // secretEventsThatMatter lets through what the reconciler must act on: a Secret deleted, a callback
-// hand-off written, or a refresh token removed or replaced by someone else. Everything else on its
-// Secrets is its own doing.
+// hand-off written (also into a Secret the callback creates), or a refresh token removed or replaced
+// by someone else. Everything else on its Secrets is its own doing.
 func secretEventsThatMatter() predicate.Funcs {
 	return predicate.Funcs{
-		CreateFunc:  func(event.CreateEvent) bool { return false },
+		// The callback creates the private Secret with its first hand-off in it.
+		CreateFunc: func(e event.CreateEvent) bool {
+			s, ok := e.Object.(*corev1.Secret)
+			return ok && tokenstore.HoldsCallback(s)
+		},
 		DeleteFunc:  func(event.DeleteEvent) bool { return true },
 		GenericFunc: func(event.GenericEvent) bool { return false },
 		UpdateFunc: func(e event.UpdateEvent) bool {

@@ -58,6 +58,8 @@ type resolvedClient struct {
 	// userIDs are the finX user_ids this connection may legitimately have (current and legacy
 	// derivation): a retained chain is continued under the one it was recorded with.
 	userIDs []string
+	// forgetCredentials makes the next use read the credentials Secret again.
+	forgetCredentials func()
 }
 
 // ClientSource turns a connection's clientRef into a finX API client. Clients are cached per
@@ -65,11 +67,12 @@ type resolvedClient struct {
 type ClientSource struct {
 	// Reader reads FinXClients, ClusterFinXClients and Namespaces (the manager's cache).
 	Reader client.Reader
-	// APIReader reads credential Secrets, which are not in the cache (only the operator's own are).
-	APIReader  client.Reader
-	UserAgent  string
-	Observe    func(endpoint string, status int, d time.Duration)
-	HTTPClient *http.Client
+	// Credentials reads credential Secrets, which are not in the cache (only the operator's own
+	// are), once per check for all the connections of a client.
+	Credentials *Credentials
+	UserAgent   string
+	Observe     func(endpoint string, status int, d time.Duration)
+	HTTPClient  *http.Client
 	// Allowlist holds the only base URLs a client may point at (--allowed-finx-base-urls). A client
 	// with any other baseURL is refused before its credentials are read; nil allows none.
 	Allowlist *finx.Allowlist
@@ -132,7 +135,7 @@ func (s *ClientSource) Resolve(ctx context.Context, conn *v1.BankConnection) (*r
 	if err != nil {
 		return nil, err
 	}
-	id, sec, rv, err := readCredentials(ctx, s.APIReader, secret, spec.CredentialsSecretRef)
+	id, sec, rv, err := s.Credentials.Get(ctx, secret, spec.CredentialsSecretRef)
 	var cp *clientProblemError
 	if errors.As(err, &cp) {
 		return nil, notUsable(v1.ReasonClientNotReady, "%s %q is not ready: %s", ref.Kind, ref.Name, cp.message)
@@ -153,7 +156,8 @@ func (s *ClientSource) Resolve(ctx context.Context, conn *v1.BankConnection) (*r
 		consent = spec.ConsentLifetime.Duration
 	}
 	return &resolvedClient{api: api, userID: userID, refreshLifetime: lifetime, consentLifetime: consent,
-		userIDs: []string{userID, legacyUserID(conn, spec.UserIDScope)}}, nil
+		userIDs:           []string{userID, legacyUserID(conn, spec.UserIDScope)},
+		forgetCredentials: func() { s.Credentials.Forget(secret, spec.CredentialsSecretRef) }}, nil
 }
 
 // baseURLNotAllowed explains a refused base URL. The URL is chosen by whoever may edit the client,

@@ -58,3 +58,13 @@ func classifyFinX(err error) finxFailure {
 	}
 	return finxFailure{reason: v1.ReasonFinXUnavailable}
 }
+
+// finxFailed classifies a failed finX call of this reconcile. Client credentials that finX refused
+// are read again by the next call, instead of at the next check: they may have changed since.
+func (s *reconcileState) finxFailed(err error) finxFailure {
+	f := classifyFinX(err)
+	if f.reason == v1.ReasonClientAuthFailed && s.client != nil && s.client.forgetCredentials != nil {
+		s.client.forgetCredentials()
+	}
+	return f
+}

@@ -37,9 +37,10 @@ var _ = Describe("Client changes and their connections", func() {
 		for i := range n {
 			waitForLink(t.connection(fmt.Sprintf("fan-%d", i)), "")
 		}
-		// Each reconcile reads its connection from the API server: count those reads.
+		// Each reconcile reads its connection's private Secret from the API server (not there yet:
+		// the callback makes it): count those reads.
 		DeferCleanup(apiFaults.Add(apifault.Rule{
-			Method: http.MethodGet, PathContains: "/namespaces/" + t.ns + "/bankconnections/", Action: apifault.Observe,
+			Method: http.MethodGet, PathContains: "/namespaces/" + t.ns + "/secrets/fan-", Action: apifault.Observe,
 		}))
 		reads := func() int { return apiFaults.Counts()["observed"] }
 		time.Sleep(500 * time.Millisecond) // let the links' own follow-up reconciles settle

@@ -19,7 +19,6 @@ package controllers
 import (
 	"context"
 	"errors"
-	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -34,17 +33,14 @@ import (
 	"github.com/finx-operator/finx-operator/internal/finx"
 )
 
-// credentialsRecheck is how often a client's credentials Secret is read again. Credential Secrets
-// are not cached (the manager caches only the operator's own Secrets), so changes are found by
-// looking; connections read the Secret afresh on every finX call anyway.
-const credentialsRecheck = 2 * time.Minute
-
 // FinXClientReconciler sets Ready on FinXClients and ClusterFinXClients from their base URL (it must
 // be on the operator's allowlist) and their credentials Secret. A change of Ready re-triggers the
 // connections that use the client (through their watch).
 type FinXClientReconciler struct {
 	client.Client
-	APIReader client.Reader
+	// Credentials reads the credentials Secrets; this reconciler's reads are the periodic check
+	// that the connections of the client rely on.
+	Credentials *Credentials
 	// Allowlist holds the base URLs the operator may call (--allowed-finx-base-urls).
 	Allowlist *finx.Allowlist
 	// Cluster selects ClusterFinXClient instead of FinXClient.
@@ -81,7 +77,7 @@ func (r *FinXClientReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	var err error
 	if r.Allowlist.Allows(spec.BaseURL) {
-		_, _, _, err = readCredentials(ctx, r.APIReader, secret, spec.CredentialsSecretRef)
+		_, _, _, err = r.Credentials.Check(ctx, secret, spec.CredentialsSecretRef)
 	} else {
 		err = notUsable(v1.ReasonBaseURLNotAllowed, "The client cannot be used: %s", baseURLNotAllowed(r.Allowlist, spec.BaseURL))
 	}

@@ -33,8 +33,8 @@ import (
 )
 
 // CallbackHandoff connects the callback endpoint to the reconciler: it finds the connection by the
-// hash of the state and stores the result in the connection's private Secret. It runs on every
-// replica and never calls finX.
+// hash of the state and stores the result in the connection's private Secret, creating that Secret
+// on the connection's first hand-off. It runs on every replica and never calls finX.
 type CallbackHandoff struct {
 	// Cache is the manager's cached client, with the indexes from RegisterIndexes.
 	Cache client.Client
@@ -79,6 +79,9 @@ func (h *CallbackHandoff) Deliver(ctx context.Context, req callback.Request) (ca
 		}
 		return callback.Result{}, callback.ErrUnknownState
 	}
+	if !conn.DeletionTimestamp.IsZero() {
+		return callback.Result{}, callback.ErrUnknownState // nothing is exchanged for a connection being deleted
+	}
 	res := callback.Result{ReturnURL: conn.Spec.ReturnURL, AppState: conn.Spec.State}
 	if exp := link.ExpiresAt; exp != nil && !h.Clock.Now().Before(exp.Time) {
 		return res, callback.ErrLinkExpired
@@ -103,13 +106,17 @@ func (h *CallbackHandoff) Deliver(ctx context.Context, req callback.Request) (ca
 			return res, redactAPIError(err)
 		}
 		if p == nil {
-			return res, errors.New("the connection's private Secret does not exist yet")
+			// The first hand-off of the connection makes its private Secret, bound as its deletion
+			// policy says, in the same write.
+			_, err = tokenstore.CreateWithCallback(ctx, h.Cache, conn, key,
+				conn.Spec.SecretsDeletionPolicy == v1.DeletionPolicyRetain, retention(conn), cb)
+		} else {
+			err = tokenstore.RecordCallback(ctx, h.Cache, p, cb)
 		}
-		err = tokenstore.RecordCallback(ctx, h.Cache, p, cb)
 		switch {
 		case errors.Is(err, tokenstore.ErrStateUsed):
 			return res, callback.ErrStateUsed
-		case apierrors.IsConflict(err) && attempt < writeAttempts:
+		case (apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)) && attempt < writeAttempts:
 			continue // someone wrote the Secret meanwhile: re-read, and see whether it was this state
 		case err != nil:
 			return res, redactAPIError(err)

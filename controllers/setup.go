@@ -102,21 +102,25 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	if err != nil {
 		return err
 	}
+	clk := o.Clock
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
+	// One reading of each credentials Secret, shared by the client's check and its connections.
+	creds := &Credentials{Reader: mgr.GetAPIReader(), Clock: clk}
 	clients := &ClientSource{
-		Allowlist:  allow,
-		Reader:     mgr.GetClient(),
-		APIReader:  mgr.GetAPIReader(),
-		UserAgent:  version.UserAgent(),
-		Observe:    rec.ObserveRequest,
-		HTTPClient: o.HTTPClient,
+		Allowlist:   allow,
+		Reader:      mgr.GetClient(),
+		Credentials: creds,
+		UserAgent:   version.UserAgent(),
+		Observe:     rec.ObserveRequest,
+		HTTPClient:  o.HTTPClient,
 	}
 	bc := NewBankConnectionReconciler(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetEventRecorder("finx-operator"), clients, rec)
 	bc.MaxConcurrentReconciles = o.MaxConcurrentReconciles
 	bc.Spends.Timeout = o.SpendTimeout
 	bc.Spends.Identity = spend.NewIdentity(o.InstanceID)
-	if o.Clock != nil {
-		bc.Clock = o.Clock
-	}
+	bc.Clock = clk
 	bc.Spends.Clock = bc.Clock
 	if o.BackoffBase > 0 && o.BackoffMax > 0 {
 		bc.WithBackoff(o.BackoffBase, o.BackoffMax)
@@ -125,7 +129,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		return fmt.Errorf("setting up the BankConnection controller: %w", err)
 	}
 	for _, cluster := range []bool{false, true} {
-		r := &FinXClientReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Allowlist: allow, Cluster: cluster}
+		r := &FinXClientReconciler{Client: mgr.GetClient(), Credentials: creds, Allowlist: allow, Cluster: cluster}
 		if err := r.SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("setting up the client controller: %w", err)
 		}

@@ -39,6 +39,9 @@ type reconcileState struct {
 
 	client  *resolvedClient     // nil until resolved, or when the client is unusable
 	private *tokenstore.Private // the operator-private Secret as read from the API server
+	// access is the access-token Secret's name as read from the API server in this reconcile (nil
+	// until read): the refresh that follows writes from this read instead of reading again.
+	access *tokenstore.AccessSecret
 
 	// refreshRequest is the refresh annotation's value being acted on; it is recorded as handled
 	// once its spend is journaled.

@@ -104,7 +104,7 @@ func (r *BankConnectionReconciler) exchangeCode(ctx context.Context, st *reconci
 
 // exchangeFailed gives up on a refused code, or retries one whose exchange may still work.
 func (r *BankConnectionReconciler) exchangeFailed(ctx context.Context, st *reconcileState, sp *spend.Spend, cb *tokenstore.Callback, err error) error {
-	f := classifyFinX(err)
+	f := st.finxFailed(err)
 	if f.deadChain || f.stalls {
 		return r.codeUnusable(ctx, st, fmt.Sprintf("finX refused the authorisation code (%v).", err))
 	}

@@ -49,8 +49,7 @@ func (r *BankConnectionReconciler) ensureLink(ctx context.Context, st *reconcile
 	if l.ExpiresAt != nil {
 		st.requeue(l.ExpiresAt.Time)
 	}
-	// A private Secret deleted while the link is out is recreated: the callback hands over there.
-	return r.ensurePrivateSecret(ctx, st)
+	return nil
 }
 
 // issueLink asks finX for a new widget link with a fresh state and puts it in status. The state is
@@ -60,10 +59,7 @@ func (r *BankConnectionReconciler) issueLink(ctx context.Context, st *reconcileS
 	if st.waitingForRetry(v1.OperationIssueLink) {
 		return nil
 	}
-	// The callback hands its result over through this Secret, so it must exist before the link.
-	if err := r.ensurePrivateSecret(ctx, st); err != nil {
-		return err
-	}
+	// No private Secret is made for the link: the callback creates it if the user comes back.
 	state, err := newState()
 	if err != nil {
 		return err
@@ -96,7 +92,7 @@ func (r *BankConnectionReconciler) issueLink(ctx context.Context, st *reconcileS
 }
 
 func (r *BankConnectionReconciler) linkFailed(st *reconcileState, err error) error {
-	f := classifyFinX(err)
+	f := st.finxFailed(err)
 	retry := r.Backoff.retryAt(st.now, st.attemptsFor(v1.OperationIssueLink), finx.RetryAfter(err), time.Time{})
 	msg := fmt.Sprintf("Creating the widget link failed (%v).", err)
 	if f.stalls {

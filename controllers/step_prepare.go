@@ -141,16 +141,3 @@ func blockedBySecret(st *reconcileState, err error) bool {
 	st.requeue(st.now.Add(time.Minute))
 	return true
 }
-
-// ensurePrivateSecret creates the private Secret if needed: the callback needs it to hand over.
-func (r *BankConnectionReconciler) ensurePrivateSecret(ctx context.Context, st *reconcileState) error {
-	if st.private != nil {
-		return nil
-	}
-	p, err := tokenstore.EnsurePrivate(ctx, r.Client, r.APIReader, st.conn, refreshSecretName(st.conn))
-	if err != nil {
-		return err
-	}
-	st.private = p
-	return r.applyDeletionPolicy(ctx, st)
-}

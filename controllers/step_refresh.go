@@ -163,7 +163,7 @@ func (r *BankConnectionReconciler) refresh(ctx context.Context, st *reconcileSta
 
 // refreshFailed decides between "the chain is dead", "try again later" and "replay at once".
 func (r *BankConnectionReconciler) refreshFailed(ctx context.Context, st *reconcileState, sp *spend.Spend, err error) error {
-	f := classifyFinX(err)
+	f := st.finxFailed(err)
 	if f.deadChain {
 		reason := v1.ReasonRefreshRejected
 		msg := fmt.Sprintf("finX rejected the refresh token (%v).", err)
@@ -299,11 +299,14 @@ func (r *BankConnectionReconciler) accessSecretNeedsRefill(ctx context.Context, 
 		current = nil
 	}
 	// Read from the API server: the cache only knows the operator's Secrets, so a foreign Secret
-	// holding the name would look absent and be "refilled" forever.
-	exists, owned, err := tokenstore.AccessSecretState(ctx, r.APIReader, c, name)
-	switch {
-	case err != nil:
+	// holding the name would look absent and be "refilled" forever. A refresh writes from this read.
+	a, err := tokenstore.ReadAccess(ctx, r.APIReader, c, name)
+	if err != nil {
 		return false, err
+	}
+	st.access = a
+	exists, owned := a.State(c)
+	switch {
 	case exists && !owned:
 		st.accessConflict = &problem{reason: v1.ReasonSecretConflict, message: (&tokenstore.NotOwnedError{Name: c.Namespace + "/" + name}).Error()}
 		return false, nil

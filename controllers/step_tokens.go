@@ -155,7 +155,7 @@ func (r *BankConnectionReconciler) writeAccessSecret(ctx context.Context, st *re
 	if t.AccessToken == "" {
 		return nil // a salvaged refresh came without a usable access token; keep the current one
 	}
-	if err := tokenstore.WriteAccessToken(ctx, r.Client, r.APIReader, c, accessSecretName(c), t); err != nil {
+	if err := tokenstore.WriteAccessToken(ctx, r.Client, r.APIReader, c, accessSecretName(c), t, st.access); err != nil {
 		return err
 	}
 	c.Status.AccessToken = &v1.AccessTokenStatus{

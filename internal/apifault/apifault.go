@@ -43,6 +43,10 @@ const (
 	ApplyThenFail
 	// Observe forwards the request untouched and only counts it (under "observed").
 	Observe
+	// DelayEvents holds back every event of a matching watch for Latency after the API server sent
+	// it, so the client's cache lags the API server as a slow network or a busy informer would make
+	// it. It acts on watches already open when the rule is added.
+	DelayEvents
 )
 
 // Rule matches requests and says what happens to them.
@@ -54,6 +58,8 @@ type Rule struct {
 	BodyHas, BodyLacks []string
 	Action             Action
 	Status             int
+	// Latency is DelayEvents' delay.
+	Latency time.Duration
 	// Count is how many requests the rule applies to; 0 means until it is removed.
 	Count int
 }
@@ -70,11 +76,12 @@ type Chaos struct {
 type Injector struct {
 	Next http.RoundTripper
 
-	mu     sync.Mutex
-	rules  []*rule
-	chaos  *Chaos
-	rnd    *rand.Rand
-	counts map[string]int
+	mu         sync.Mutex
+	rules      []*rule
+	chaos      *Chaos
+	rnd        *rand.Rand
+	counts     map[string]int
+	recordings []*Recording
 }
 
 type rule struct {
@@ -185,6 +192,10 @@ func (in *Injector) roundTrip(next http.RoundTripper, req *http.Request) (*http.
 		return statusResponse(req, status), nil
 	}
 	resp, err := next.RoundTrip(req)
+	in.record(req, resp)
+	if err == nil && isWatch(req) {
+		resp.Body = in.delayed(req, resp.Body)
+	}
 	if err != nil || cut <= 0 {
 		return resp, err
 	}
@@ -202,7 +213,7 @@ func (in *Injector) decide(req *http.Request, body []byte) (Action, int, time.Du
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	for i, r := range in.rules {
-		if !r.matches(req, body) {
+		if r.Action == DelayEvents || !r.matches(req, body) {
 			continue
 		}
 		if r.Count > 0 {
@@ -278,7 +289,11 @@ func (r *rule) kind() string {
 
 // statusResponse is what the API server (or a proxy in front of it) would answer with an error.
 func statusResponse(req *http.Request, code int) *http.Response {
-	body := fmt.Sprintf(`{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"apifault: injected %d","reason":"InternalError","code":%d}`, code, code)
+	reason := "InternalError"
+	if code == http.StatusConflict {
+		reason = "Conflict" // as for a write whose resourceVersion precondition failed
+	}
+	body := fmt.Sprintf(`{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"apifault: injected %d","reason":%q,"code":%d}`, code, reason, code)
 	h := http.Header{"Content-Type": []string{"application/json"}}
 	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
 		h.Set("Retry-After", "1")

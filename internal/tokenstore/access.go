@@ -30,20 +30,70 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 )
 
-// WriteAccessToken creates or updates the workload-facing Secret with the access token. It writes
-// only when the content changed, so idle reconciles cost no API writes.
-func WriteAccessToken(ctx context.Context, c client.Client, r client.Reader, owner client.Object, name string, t Tokens) error {
-	key := types.NamespacedName{Namespace: owner.GetNamespace(), Name: name}
+// AccessSecret is a read of the access-token Secret's name from the API server: the cache knows only
+// the operator's own Secrets, so a foreign Secret holding the name would look absent there.
+type AccessSecret struct {
+	key    types.NamespacedName
+	secret *corev1.Secret // nil: no Secret of that name
+}
+
+// ReadAccess reads the Secret named name in owner's namespace.
+func ReadAccess(ctx context.Context, r client.Reader, owner metav1.Object, name string) (*AccessSecret, error) {
+	a := &AccessSecret{key: types.NamespacedName{Namespace: owner.GetNamespace(), Name: name}}
+	s := &corev1.Secret{}
+	if err := r.Get(ctx, a.key, s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return a, nil
+		}
+		return nil, fmt.Errorf("reading access-token Secret %s: %w", a.key, err)
+	}
+	a.secret = s
+	return a, nil
+}
+
+// State says whether the Secret exists, and whether owner controls it.
+func (a *AccessSecret) State(owner metav1.Object) (exists, owned bool) {
+	s := a.secret
+	if s == nil {
+		return false, false
+	}
+	return true, s.Type == TypeAccessToken && s.Labels[LabelManagedBy] == ManagedByValue && metav1.IsControlledBy(s, owner)
+}
+
+// WriteAccessToken creates or updates the workload-facing Secret with the access token, starting
+// from read (a read of this reconcile; nil reads it now). It writes only when the content changed,
+// so idle reconciles cost no API writes. A write that meets a Secret changed since the read reads
+// it once more. read is brought up to what was written.
+func WriteAccessToken(ctx context.Context, c client.Client, r client.Reader, owner client.Object, name string, t Tokens, read *AccessSecret) error {
 	want := map[string][]byte{
 		KeyAccessToken: []byte(t.AccessToken),
 		KeyTokenType:   []byte(t.TokenType),
 		KeyExpiresAt:   []byte(t.AccessExpiresAt.UTC().Format(time.RFC3339)),
 	}
-	s := &corev1.Secret{}
-	err := r.Get(ctx, key, s)
-	if apierrors.IsNotFound(err) {
-		s = &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, Labels: managedLabels(owner.GetName(), RoleAccessToken)},
+	a := read
+	for attempt := 0; ; attempt++ {
+		if a == nil || a.key.Name != name {
+			var err error
+			if a, err = ReadAccess(ctx, r, owner, name); err != nil {
+				return err
+			}
+		}
+		err := a.write(ctx, c, owner, want)
+		if attempt == 0 && (apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)) {
+			a = nil
+			continue
+		}
+		if err == nil && read != nil && read != a {
+			*read = *a
+		}
+		return err
+	}
+}
+
+func (a *AccessSecret) write(ctx context.Context, c client.Client, owner client.Object, want map[string][]byte) error {
+	if a.secret == nil {
+		s := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: a.key.Namespace, Name: a.key.Name, Labels: managedLabels(owner.GetName(), RoleAccessToken)},
 			Type:       TypeAccessToken,
 			Data:       want,
 		}
@@ -51,38 +101,24 @@ func WriteAccessToken(ctx context.Context, c client.Client, r client.Reader, own
 			return err
 		}
 		if err := c.Create(ctx, s); err != nil {
-			return fmt.Errorf("creating access-token Secret %s: %w", key, err)
+			return fmt.Errorf("creating access-token Secret %s: %w", a.key, err)
 		}
+		a.secret = s
 		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("reading access-token Secret %s: %w", key, err)
+	if _, owned := a.State(owner); !owned {
+		return &NotOwnedError{Name: a.key.String()}
 	}
-	if s.Type != TypeAccessToken || s.Labels[LabelManagedBy] != ManagedByValue || !metav1.IsControlledBy(s, owner) {
-		return &NotOwnedError{Name: key.String()}
-	}
-	if sameData(s.Data, want) {
+	if sameData(a.secret.Data, want) {
 		return nil
 	}
+	s := a.secret.DeepCopy()
 	s.Data = want
 	if err := c.Update(ctx, s); err != nil {
-		return fmt.Errorf("updating access-token Secret %s: %w", key, err)
+		return fmt.Errorf("updating access-token Secret %s: %w", a.key, err)
 	}
+	a.secret = s
 	return nil
-}
-
-// AccessSecretState says whether the access-token Secret exists, and whether this connection
-// controls it.
-func AccessSecretState(ctx context.Context, r client.Reader, owner metav1.Object, name string) (exists, owned bool, err error) {
-	s := &corev1.Secret{}
-	if err := r.Get(ctx, types.NamespacedName{Namespace: owner.GetNamespace(), Name: name}, s); err != nil {
-		if apierrors.IsNotFound(err) {
-			return false, false, nil
-		}
-		return false, false, err
-	}
-	owned = s.Type == TypeAccessToken && s.Labels[LabelManagedBy] == ManagedByValue && metav1.IsControlledBy(s, owner)
-	return true, owned, nil
 }
 
 func sameData(a, b map[string][]byte) bool {

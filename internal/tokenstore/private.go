@@ -32,7 +32,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 )
 
 // CallbackResult is what the user did in the widget.
@@ -218,6 +217,18 @@ func EnsurePrivate(ctx context.Context, c client.Client, r client.Reader, owner 
 	if err != nil || p != nil {
 		return p, err
 	}
+	return createPrivate(ctx, c, owner, key, false, Retention{}, nil)
+}
+
+// CreateWithCallback creates the private Secret with a callback hand-off in it: the Secret is first
+// needed when the user comes back from the widget, so that is when it is made. It is bound to owner
+// as the deletion policy says (retain) from its first write. An AlreadyExists error means someone
+// created it meanwhile: read it and hand over with RecordCallback instead.
+func CreateWithCallback(ctx context.Context, c client.Client, owner client.Object, key types.NamespacedName, retain bool, id Retention, cb Callback) (*Private, error) {
+	return createPrivate(ctx, c, owner, key, retain, id, &cb)
+}
+
+func createPrivate(ctx context.Context, c client.Client, owner client.Object, key types.NamespacedName, retain bool, id Retention, cb *Callback) (*Private, error) {
 	s := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: key.Namespace, Name: key.Name,
@@ -226,8 +237,11 @@ func EnsurePrivate(ctx context.Context, c client.Client, r client.Reader, owner 
 		Type: TypeRefreshToken,
 		Data: map[string][]byte{},
 	}
-	if err := controllerutil.SetControllerReference(owner, s, c.Scheme(), controllerutil.WithBlockOwnerDeletion(false)); err != nil {
+	if err := bind(s, owner, c.Scheme(), retain, id); err != nil {
 		return nil, err
+	}
+	if cb != nil {
+		putCallback(s, *cb)
 	}
 	if err := c.Create(ctx, s); err != nil {
 		return nil, fmt.Errorf("creating Secret %s: %w", key, err)
@@ -371,9 +385,19 @@ func RecordCallback(ctx context.Context, c client.Client, p *Private, cb Callbac
 	if p.StateConsumed(cb.StateHash) {
 		return ErrStateUsed
 	}
-	// An earlier hand-off not yet consumed (from a link since replaced) is overwritten: only the
-	// newest link's result can still be exchanged.
 	s := p.Secret.DeepCopy()
+	putCallback(s, cb)
+	if err := c.Update(ctx, s); err != nil {
+		return fmt.Errorf("handing the callback over in Secret %s: %w", s.Name, err)
+	}
+	p.Secret = s
+	return nil
+}
+
+// putCallback writes the hand-off into s and marks its state consumed. An earlier hand-off not yet
+// consumed (from a link since replaced) is overwritten: only the newest link's result can still be
+// exchanged.
+func putCallback(s *corev1.Secret, cb Callback) {
 	if s.Data == nil {
 		s.Data = map[string][]byte{}
 	}
@@ -395,11 +419,6 @@ func RecordCallback(ctx context.Context, c client.Client, p *Private, cb Callbac
 		consumed = consumed[len(consumed)-maxConsumedStates:]
 	}
 	s.Annotations[AnnotationConsumedStates] = strings.Join(consumed, ",")
-	if err := c.Update(ctx, s); err != nil {
-		return fmt.Errorf("handing the callback over in Secret %s: %w", s.Name, err)
-	}
-	p.Secret = s
-	return nil
 }
 
 func clearCallback(s *corev1.Secret) {
@@ -435,11 +454,16 @@ func parseTime(b []byte) time.Time {
 }
 
 // CallbackChanged reports whether a Secret update wrote a new callback hand-off (the one change to
-// the private Secret that does not come from the reconciler itself).
+// the private Secret that does not come from the reconciler itself). A hand-off cleared is the
+// reconciler's own doing, and reports nothing.
 func CallbackChanged(old, cur *corev1.Secret) bool {
-	return string(old.Data[keyCallbackStateHash]) != string(cur.Data[keyCallbackStateHash]) ||
-		string(old.Data[keyCallbackResult]) != string(cur.Data[keyCallbackResult])
+	return HoldsCallback(cur) && (string(old.Data[keyCallbackStateHash]) != string(cur.Data[keyCallbackStateHash]) ||
+		string(old.Data[keyCallbackResult]) != string(cur.Data[keyCallbackResult]))
 }
+
+// HoldsCallback reports whether s holds a callback hand-off, as a private Secret the callback
+// created does.
+func HoldsCallback(s *corev1.Secret) bool { return len(s.Data[keyCallbackResult]) > 0 }
 
 // ChainTouched reports an update of the private Secret that the operator did not make and must look
 // at: the refresh token removed or emptied, or replaced while no spend was in flight (a restore from

@@ -24,6 +24,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -104,31 +105,40 @@ func SetRetention(ctx context.Context, c client.Client, p *Private, owner client
 		}
 	}
 	s := p.Secret.DeepCopy()
-	if retain {
-		s.OwnerReferences = withoutOwner(s.OwnerReferences, owner.GetUID())
-		if s.Annotations == nil {
-			s.Annotations = map[string]string{}
-		}
-		s.Annotations[AnnotationRetainedFor] = string(owner.GetUID())
-		s.Annotations[AnnotationRetainedUser] = id.userHash()
-		s.Annotations[AnnotationRetainedClient] = id.client()
-		if id.FinXUserID != "" {
-			s.Annotations[AnnotationRetainedFinXUser] = hashOf(id.FinXUserID)
-		}
-	} else {
-		if err := controllerutil.SetControllerReference(owner, s, c.Scheme()); err != nil {
-			return false, err
-		}
-		delete(s.Annotations, AnnotationRetainedFor)
-		delete(s.Annotations, AnnotationRetainedUser)
-		delete(s.Annotations, AnnotationRetainedClient)
-		delete(s.Annotations, AnnotationRetainedFinXUser)
+	if err := bind(s, owner, c.Scheme(), retain, id); err != nil {
+		return false, err
 	}
 	if err := c.Update(ctx, s); err != nil {
 		return false, fmt.Errorf("applying the deletion policy to Secret %s: %w", s.Name, err)
 	}
 	p.Secret = s
 	return true, nil
+}
+
+// bind makes s the owner's: retained (no owner reference, bound by annotations) or owned (deleted
+// with it). The owner reference does not block the owner's deletion, which would take a permission
+// on the owner's finalizers that the operator does not have.
+func bind(s *corev1.Secret, owner client.Object, scheme *runtime.Scheme, retain bool, id Retention) error {
+	if !retain {
+		if err := controllerutil.SetControllerReference(owner, s, scheme, controllerutil.WithBlockOwnerDeletion(false)); err != nil {
+			return err
+		}
+		for _, k := range []string{AnnotationRetainedFor, AnnotationRetainedUser, AnnotationRetainedClient, AnnotationRetainedFinXUser} {
+			delete(s.Annotations, k)
+		}
+		return nil
+	}
+	s.OwnerReferences = withoutOwner(s.OwnerReferences, owner.GetUID())
+	if s.Annotations == nil {
+		s.Annotations = map[string]string{}
+	}
+	s.Annotations[AnnotationRetainedFor] = string(owner.GetUID())
+	s.Annotations[AnnotationRetainedUser] = id.userHash()
+	s.Annotations[AnnotationRetainedClient] = id.client()
+	if id.FinXUserID != "" {
+		s.Annotations[AnnotationRetainedFinXUser] = hashOf(id.FinXUserID)
+	}
+	return nil
 }
 
 // AdoptRetained binds a private Secret retained by a deleted connection to owner, if and only if it
