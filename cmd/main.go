@@ -69,6 +69,7 @@ type options struct {
 	spendTimeout     time.Duration
 	instanceID       string
 	maxConcurrent    int
+	pprofAddr        string
 	showVersion      bool
 	allowedBaseURLs  []string
 	watchNamespaces  []string
@@ -104,6 +105,9 @@ func parseFlags() options {
 			"manager replays its own interrupted spend at once, inside finX's reuse grace.")
 	flag.IntVar(&o.maxConcurrent, "max-concurrent-reconciles", 4,
 		"How many BankConnections are reconciled in parallel (one object is never reconciled twice at once).")
+	flag.StringVar(&o.pprofAddr, "pprof-bind-address", "0",
+		"Address of Go's /debug/pprof endpoints (0 to disable, the default). Unauthenticated: bind it to loopback "+
+			"and reach it with kubectl port-forward when sizing the manager's memory.")
 	flag.BoolVar(&o.showVersion, "version", false, "Print the version and exit.")
 	flag.Func("allowed-finx-base-urls",
 		"Comma-separated finX base URLs that FinXClients and ClusterFinXClients may use (default "+
@@ -241,6 +245,7 @@ func managerOptions(o options) ctrl.Options {
 		Cache:                   controllers.CacheOptions(o.watchNamespaces),
 		Metrics:                 metrics,
 		HealthProbeBindAddress:  o.probeAddr,
+		PprofBindAddress:        o.pprofAddr,
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        leaderElectionID,
 		LeaderElectionNamespace: o.leaderElectionNS,
