@@ -110,7 +110,7 @@ func trimForCache(in any) (any, error) {
 // secretForCache trims a Secret and reduces its data to what the watch predicates compare.
 func secretForCache(in any) (any, error) {
 	if s, ok := in.(*corev1.Secret); ok {
-		tokenstore.ForCache(s)
+		return tokenstore.ForCache(s), nil
 	}
 	return trimForCache(in)
 }

@@ -17,10 +17,14 @@ limitations under the License.
 package tokenstore
 
 import (
+	"fmt"
+	"runtime"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 )
 
 func private(refresh string, annotations map[string]string) *corev1.Secret {
@@ -36,9 +40,7 @@ func private(refresh string, annotations map[string]string) *corev1.Secret {
 }
 
 func view(s *corev1.Secret) *corev1.Secret {
-	v := s.DeepCopy()
-	ForCache(v)
-	return v
+	return ForCache(s.DeepCopy())
 }
 
 func TestForCacheKeepsNoSecretData(t *testing.T) {
@@ -54,8 +56,8 @@ func TestForCacheKeepsNoSecretData(t *testing.T) {
 	if string(v.Data[keyCallbackStateHash]) != "hash-1" || string(v.Data[keyCallbackResult]) != string(CallbackSuccess) {
 		t.Errorf("the callback's state hash and result are gone: %v", v.Data)
 	}
-	access := &corev1.Secret{Data: map[string][]byte{KeyAccessToken: []byte("at-secret")}}
-	if ForCache(access); len(access.Data) != 0 {
+	access := ForCache(&corev1.Secret{Data: map[string][]byte{KeyAccessToken: []byte("at-secret")}})
+	if len(access.Data) != 0 {
 		t.Errorf("an access-token Secret's view has data: %v", access.Data)
 	}
 }
@@ -87,5 +89,55 @@ func TestPredicatesOnCacheViews(t *testing.T) {
 				t.Errorf("%s, %s: CallbackChanged = %v, want %v", c.name, form, got, c.callbacks)
 			}
 		}
+	}
+}
+
+// A cached Secret is a large part of the manager's memory per connection (issue 10): its view keeps
+// what the watch needs, with the strings every Secret repeats (namespace, label and annotation
+// keys, the owner's kind) shared rather than decoded anew for each.
+func TestCacheViewIsSmall(t *testing.T) {
+	const n = 4000
+	raw := make([][]byte, n)
+	for i := range raw {
+		conn := fmt.Sprintf("connection-%05d", i)
+		s := private("rt-secret", map[string]string{
+			AnnotationConsumedStates: strings.Repeat("3f7a6c9d", 8), AnnotationProtocol: "2",
+		})
+		s.ObjectMeta = metav1.ObjectMeta{
+			Name: conn + "-finx-refresh", Namespace: "tenant-namespace", UID: "0f8fad5b-d9cb-469f-a165-70867728950e",
+			ResourceVersion: "12345678", CreationTimestamp: metav1.Now(), Labels: managedLabels(conn, RoleRefreshToken),
+			Annotations: s.Annotations,
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "banking.finx-operator.io/v1alpha1", Kind: "BankConnection",
+				Name: conn, UID: "1f8fad5b-d9cb-469f-a165-70867728950e", Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(false)}},
+		}
+		s.Type = TypeRefreshToken
+		b, err := s.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw[i] = b
+	}
+	heap := func() int64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return int64(m.HeapAlloc)
+	}
+	views := make([]*corev1.Secret, n)
+	before := heap()
+	for i := range views {
+		s := &corev1.Secret{} // decoded as the informer does, then reduced
+		if err := s.Unmarshal(raw[i]); err != nil {
+			t.Fatal(err)
+		}
+		views[i] = ForCache(s)
+	}
+	per := (heap() - before) / n
+	runtime.KeepAlive(views)
+	runtime.KeepAlive(raw)
+	t.Logf("%d bytes per cached private Secret", per)
+	// 2,143 bytes when the view was the decoded Secret with its data reduced.
+	if per > 1850 {
+		t.Errorf("%d bytes per cached private Secret, want at most 1,850", per)
 	}
 }
