@@ -45,6 +45,7 @@ import (
 	"github.com/finx-operator/finx-operator/internal/callback"
 	"github.com/finx-operator/finx-operator/internal/finx"
 	"github.com/finx-operator/finx-operator/internal/logsafe"
+	"github.com/finx-operator/finx-operator/internal/memlimit"
 	"github.com/finx-operator/finx-operator/internal/spend"
 	"github.com/finx-operator/finx-operator/internal/version"
 )
@@ -155,7 +156,8 @@ func main() {
 	klog.SetLoggerWithOptions(logger, klog.ContextualLogger(true))
 	log := ctrl.Log.WithName("setup")
 	log.Info("starting finx-operator", "version", version.Version,
-		"allowedFinXBaseURLs", o.allowedBaseURLs, "watchNamespaces", o.watchNamespaces)
+		"allowedFinXBaseURLs", o.allowedBaseURLs, "watchNamespaces", o.watchNamespaces,
+		"goMemoryLimit", memlimit.Set())
 	if _, err := finx.ParseAllowlist(o.allowedBaseURLs); err != nil {
 		log.Error(err, "invalid --allowed-finx-base-urls")
 		os.Exit(1)
