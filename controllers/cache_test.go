@@ -25,6 +25,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
 	"github.com/finx-operator/finx-operator/internal/tokenstore"
 )
 
@@ -53,5 +54,24 @@ var _ = Describe("The manager's cache", func() {
 		b, _ := json.Marshal([]*corev1.Secret{private, access})
 		Expect(string(b)).NotTo(ContainSubstring(tp.refresh))
 		Expect(string(b)).NotTo(ContainSubstring(tp.access))
+	})
+
+	It("keeps a BankConnection without kubectl's copy of it and without managedFields", func() {
+		t := newTenant(nil)
+		c := t.connection("applied", func(c *v1.BankConnection) {
+			c.Annotations = map[string]string{
+				"kubectl.kubernetes.io/last-applied-configuration": `{"apiVersion":"banking.finx-operator.io/v1alpha1"}`,
+				"example.com/kept": "yes",
+			}
+		})
+		waitForLink(c, "")
+		cached := &v1.BankConnection{}
+		Eventually(func(g Gomega) {
+			g.Expect(mgrCache.Get(ctx, clientKey(c), cached)).To(Succeed())
+			g.Expect(cached.Status.Link).NotTo(BeNil())
+		}).WithTimeout(10 * time.Second).Should(Succeed())
+		Expect(cached.Annotations).To(Equal(map[string]string{"example.com/kept": "yes"}))
+		Expect(cached.ManagedFields).To(BeEmpty())
+		Expect(cached.Spec).To(Equal(get(c).Spec))
 	})
 })
