@@ -465,6 +465,14 @@ func envInt(name string, def int) int {
 	return n
 }
 
+// envCount is envInt where 0 is allowed (none).
+func envCount(name string, def int) int {
+	if os.Getenv(name) == "0" {
+		return 0
+	}
+	return envInt(name, def)
+}
+
 func envDuration(name string, def time.Duration) time.Duration {
 	v := os.Getenv(name)
 	if v == "" {
