@@ -104,7 +104,7 @@ func parseFlags() options {
 		"Identity of this instance in the spend journal (default: $POD_UID, set by the Deployment from the downward API). "+
 			"It must be unique among running managers and stay the same across restarts of one Pod, so that a restarted "+
 			"manager replays its own interrupted spend at once, inside finX's reuse grace.")
-	flag.IntVar(&o.maxConcurrent, "max-concurrent-reconciles", 4,
+	flag.IntVar(&o.maxConcurrent, "max-concurrent-reconciles", 8,
 		"How many BankConnections are reconciled in parallel (one object is never reconciled twice at once).")
 	flag.StringVar(&o.pprofAddr, "pprof-bind-address", "0",
 		"Address of Go's /debug/pprof endpoints (0 to disable, the default). Unauthenticated: bind it to loopback "+

@@ -54,7 +54,7 @@ package bench
 //	BENCH_SCALE_WORKDIR            where the cluster, logs and report go (a new finx-bench-scale-* in $TMPDIR);
 //	                               the report is also written to <workdir>/report.txt
 //	BENCH_MAX_CONCURRENT           --max-concurrent-reconciles of the manager, and the baseline's
-//	                               concurrency (4, cmd/main.go's default)
+//	                               concurrency (8, cmd/main.go's default)
 //
 // The phases run one after the other, so that the API server's request counters and the CPU time
 // of kube-apiserver and etcd can be split by phase:
@@ -190,7 +190,7 @@ func TestScale(t *testing.T) {
 	fanoutWindow := envDuration("BENCH_SCALE_FANOUT_WINDOW", 20*time.Second)
 	applyPar := envInt("BENCH_SCALE_APPLY_PARALLELISM", 8)
 	linkTimeout := envDuration("BENCH_SCALE_LINK_TIMEOUT", 20*time.Minute)
-	concurrency := envInt("BENCH_MAX_CONCURRENT", 4)
+	concurrency := envInt("BENCH_MAX_CONCURRENT", 8)
 
 	ctx := t.Context()
 	s := &scaleRun{t: t, concurrency: concurrency, finxRate: finxRate}
