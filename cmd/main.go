@@ -45,6 +45,7 @@ import (
 	"github.com/finx-operator/finx-operator/internal/callback"
 	"github.com/finx-operator/finx-operator/internal/finx"
 	"github.com/finx-operator/finx-operator/internal/logsafe"
+	"github.com/finx-operator/finx-operator/internal/memlimit"
 	"github.com/finx-operator/finx-operator/internal/spend"
 	"github.com/finx-operator/finx-operator/internal/version"
 )
@@ -69,6 +70,7 @@ type options struct {
 	spendTimeout     time.Duration
 	instanceID       string
 	maxConcurrent    int
+	pprofAddr        string
 	showVersion      bool
 	allowedBaseURLs  []string
 	watchNamespaces  []string
@@ -102,8 +104,11 @@ func parseFlags() options {
 		"Identity of this instance in the spend journal (default: $POD_UID, set by the Deployment from the downward API). "+
 			"It must be unique among running managers and stay the same across restarts of one Pod, so that a restarted "+
 			"manager replays its own interrupted spend at once, inside finX's reuse grace.")
-	flag.IntVar(&o.maxConcurrent, "max-concurrent-reconciles", 4,
+	flag.IntVar(&o.maxConcurrent, "max-concurrent-reconciles", 8,
 		"How many BankConnections are reconciled in parallel (one object is never reconciled twice at once).")
+	flag.StringVar(&o.pprofAddr, "pprof-bind-address", "0",
+		"Address of Go's /debug/pprof endpoints (0 to disable, the default). Unauthenticated: bind it to loopback "+
+			"and reach it with kubectl port-forward when sizing the manager's memory.")
 	flag.BoolVar(&o.showVersion, "version", false, "Print the version and exit.")
 	flag.Func("allowed-finx-base-urls",
 		"Comma-separated finX base URLs that FinXClients and ClusterFinXClients may use (default "+
@@ -151,7 +156,8 @@ func main() {
 	klog.SetLoggerWithOptions(logger, klog.ContextualLogger(true))
 	log := ctrl.Log.WithName("setup")
 	log.Info("starting finx-operator", "version", version.Version,
-		"allowedFinXBaseURLs", o.allowedBaseURLs, "watchNamespaces", o.watchNamespaces)
+		"allowedFinXBaseURLs", o.allowedBaseURLs, "watchNamespaces", o.watchNamespaces,
+		"goMemoryLimit", memlimit.Set())
 	if _, err := finx.ParseAllowlist(o.allowedBaseURLs); err != nil {
 		log.Error(err, "invalid --allowed-finx-base-urls")
 		os.Exit(1)
@@ -241,6 +247,7 @@ func managerOptions(o options) ctrl.Options {
 		Cache:                   controllers.CacheOptions(o.watchNamespaces),
 		Metrics:                 metrics,
 		HealthProbeBindAddress:  o.probeAddr,
+		PprofBindAddress:        o.pprofAddr,
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        leaderElectionID,
 		LeaderElectionNamespace: o.leaderElectionNS,

@@ -50,6 +50,13 @@ var _ = AfterSuite(func() {
 	b, _ = json.Marshal(coreEvents.Items)
 	Expect(secrets.leakIn(string(b))).To(BeEmpty(), "core events leak a secret")
 
+	// The cache holds the operator's Secrets for the whole life of the process: never their tokens.
+	cached := &corev1.SecretList{}
+	Expect(mgrCache.List(ctx, cached)).To(Succeed())
+	Expect(cached.Items).NotTo(BeEmpty())
+	b, _ = json.Marshal(cached.Items)
+	Expect(secrets.leakIn(string(b))).To(BeEmpty(), "the manager's cache holds a secret")
+
 	conns := &v1.BankConnectionList{}
 	Expect(k8sClient.List(ctx, conns)).To(Succeed())
 	b, _ = json.Marshal(conns.Items)

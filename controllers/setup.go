@@ -67,17 +67,19 @@ type Options struct {
 }
 
 // CacheOptions limits the manager's Secret cache to the Secrets the operator manages, so memory does
-// not grow with unrelated Secrets in the cluster. Other Secrets (client credentials) are read
-// directly from the API server. With watchNamespaces, every namespaced object is cached from those
-// namespaces only (--watch-namespaces): the operator then needs no cluster-wide access to them.
+// not grow with unrelated Secrets in the cluster, and keeps no token in it (tokenstore.ForCache):
+// every Secret read that needs data goes to the API server. Other Secrets (client credentials) are
+// read directly from the API server. With watchNamespaces, every namespaced object is cached from
+// those namespaces only (--watch-namespaces): the operator then needs no cluster-wide access to them.
 func CacheOptions(watchNamespaces []string) cache.Options {
 	o := cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{tokenstore.LabelManagedBy: tokenstore.ManagedByValue})},
+			&corev1.Secret{}: {
+				Label:     labels.SelectorFromSet(labels.Set{tokenstore.LabelManagedBy: tokenstore.ManagedByValue}),
+				Transform: secretForCache,
+			},
 		},
-		// Nothing reads managedFields, and they are often the largest part of an object: the
-		// private Secret's list every key the callback and the commits ever wrote.
-		DefaultTransform: cache.TransformStripManagedFields(),
+		DefaultTransform: trimForCache,
 	}
 	if len(watchNamespaces) > 0 {
 		o.DefaultNamespaces = map[string]cache.Config{}
@@ -86,6 +88,31 @@ func CacheOptions(watchNamespaces []string) cache.Options {
 		}
 	}
 	return o
+}
+
+// lastApplied is kubectl's copy of the whole applied object: nothing in the operator reads it.
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+// trimForCache drops what the operator never reads of a cached object and what is often its largest
+// part: managedFields (the private Secret's list every key ever written) and kubectl's last-applied
+// copy of the object.
+func trimForCache(in any) (any, error) {
+	if o, ok := in.(client.Object); ok {
+		o.SetManagedFields(nil)
+		if a := o.GetAnnotations(); a[lastApplied] != "" {
+			delete(a, lastApplied)
+			o.SetAnnotations(a)
+		}
+	}
+	return in, nil
+}
+
+// secretForCache trims a Secret and reduces its data to what the watch predicates compare.
+func secretForCache(in any) (any, error) {
+	if s, ok := in.(*corev1.Secret); ok {
+		return tokenstore.ForCache(s), nil
+	}
+	return trimForCache(in)
 }
 
 // Setup registers every controller and the callback endpoint with the manager.

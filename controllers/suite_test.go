@@ -65,11 +65,13 @@ const (
 )
 
 var (
-	ctx        context.Context
-	cancel     context.CancelFunc
-	cfg        *rest.Config
-	testEnv    *envtest.Environment
-	k8sClient  client.Client
+	ctx       context.Context
+	cancel    context.CancelFunc
+	cfg       *rest.Config
+	testEnv   *envtest.Environment
+	k8sClient client.Client
+	// mgrCache is the manager's cache, to check what it keeps in memory.
+	mgrCache   client.Reader
 	scheme     = runtime.NewScheme()
 	sbx        *sandbox.Server
 	sandboxURL string
@@ -162,6 +164,7 @@ var _ = BeforeSuite(func() {
 		Logger:  logger,
 	})
 	Expect(err).NotTo(HaveOccurred())
+	mgrCache = mgr.GetCache()
 	ready := make(chan struct{})
 	Expect(controllers.Setup(mgr, controllers.Options{
 		CallbackAddr:  cbAddr,

@@ -20,7 +20,6 @@ package metrics
 
 import (
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,23 +31,14 @@ const namespace = "finx_operator"
 
 // Recorder owns the operator's metrics. A nil *Recorder is valid and records nothing.
 type Recorder struct {
-	refreshes   *prometheus.CounterVec
-	requests    *prometheus.CounterVec
-	latency     *prometheus.HistogramVec
-	refreshExp  *prometheus.GaugeVec
-	accessExp   *prometheus.GaugeVec
-	nextRefresh *prometheus.GaugeVec
-	ready       *prometheus.GaugeVec
-	phase       *prometheus.GaugeVec
-	consentExp  *prometheus.GaugeVec
-	syncSuccess *prometheus.GaugeVec
-
-	mu sync.Mutex
+	refreshes *prometheus.CounterVec
+	requests  *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+	conns     *connections
 }
 
 // New creates the metrics and registers them with reg.
 func New(reg prometheus.Registerer) *Recorder {
-	conn := []string{"namespace", "name"}
 	r := &Recorder{
 		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "token_refreshes_total",
@@ -63,37 +53,9 @@ func New(reg prometheus.Registerer) *Recorder {
 			Help:    "Latency of requests to the finX API by endpoint.",
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"endpoint"}),
-		refreshExp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "bankconnection_refresh_token_expiration_timestamp_seconds",
-			Help: "When the connection's refresh token expires (Unix time).",
-		}, conn),
-		accessExp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "bankconnection_access_token_expiration_timestamp_seconds",
-			Help: "When the access token in the connection's Secret expires (Unix time).",
-		}, conn),
-		nextRefresh: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "bankconnection_next_refresh_timestamp_seconds",
-			Help: "When the operator next refreshes the connection's tokens (Unix time).",
-		}, conn),
-		ready: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "bankconnection_ready",
-			Help: "1 when the connection's Ready condition is True, else 0.",
-		}, conn),
-		phase: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "bankconnection_phase",
-			Help: "1 for the connection's current phase; the series of other phases do not exist.",
-		}, append(conn, "phase")),
+		conns: newConnections(),
 	}
-	r.consentExp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: namespace, Name: "bankconnection_consent_expiration_timestamp_seconds",
-		Help: "When the bank consent the end user gave for the connection expires (Unix time).",
-	}, conn)
-	r.syncSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: namespace, Name: "bankconnection_last_sync_success_timestamp_seconds",
-		Help: "The oldest of the last successful bank syncs of the connection's accounts, as last read from finX (Unix time).",
-	}, conn)
-	reg.MustRegister(r.refreshes, r.requests, r.latency, r.refreshExp, r.accessExp, r.nextRefresh, r.ready, r.phase,
-		r.consentExp, r.syncSuccess)
+	reg.MustRegister(r.refreshes, r.requests, r.latency, r.conns)
 	// Every result starts at 0: an alert on increase() sees a first failure only if the series
 	// existed before it.
 	for _, result := range RefreshResults {
@@ -128,56 +90,32 @@ func (r *Recorder) ObserveConnection(c *v1.BankConnection) {
 	if r == nil {
 		return
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	l := prometheus.Labels{"namespace": c.Namespace, "name": c.Name}
-	set := func(g *prometheus.GaugeVec, t *time.Time) {
-		if t == nil {
-			g.Delete(l)
-			return
-		}
-		g.With(l).Set(float64(t.Unix()))
-	}
-	var refreshExp, next, accessExp *time.Time
+	var g gauges
 	if rt := c.Status.RefreshToken; rt != nil {
-		if rt.ExpiresAt != nil {
-			refreshExp = &rt.ExpiresAt.Time
-		}
-		if rt.NextRefreshAt != nil {
-			next = &rt.NextRefreshAt.Time
-		}
+		g.refreshExp = unix(rt.ExpiresAt)
+		g.nextRefresh = unix(rt.NextRefreshAt)
 	}
-	if at := c.Status.AccessToken; at != nil && at.ExpiresAt != nil {
-		accessExp = &at.ExpiresAt.Time
+	if at := c.Status.AccessToken; at != nil {
+		g.accessExp = unix(at.ExpiresAt)
 	}
-	set(r.refreshExp, refreshExp)
-	set(r.nextRefresh, next)
-	set(r.accessExp, accessExp)
-	var consentExp, synced *time.Time
 	if cs := c.Status.Consent; cs != nil {
-		consentExp = &cs.ExpiresAt.Time
+		g.consentExp = unix(&cs.ExpiresAt)
 	}
 	if a := c.Status.Accounts; a != nil {
+		// The oldest success: one account whose data stopped flowing is enough to alert on.
 		for _, it := range a.Items {
-			if it.SucceededAt != nil && (synced == nil || it.SucceededAt.Time.Before(*synced)) {
-				synced = &it.SucceededAt.Time
+			if t := unix(it.SucceededAt); t != 0 && (g.syncSuccess == 0 || t < g.syncSuccess) {
+				g.syncSuccess = t
 			}
 		}
 	}
-	set(r.consentExp, consentExp)
-	set(r.syncSuccess, synced)
-	ready := 0.0
 	for _, cond := range c.Status.Conditions {
 		if cond.Type == v1.ConditionReady && cond.Status == "True" {
-			ready = 1
+			g.ready = true
 		}
 	}
-	r.ready.With(l).Set(ready)
-	// One series per connection: the old phase's series goes when the phase changes.
-	r.phase.DeletePartialMatch(l)
-	if c.Status.Phase != "" {
-		r.phase.WithLabelValues(c.Namespace, c.Name, string(c.Status.Phase)).Set(1)
-	}
+	g.phase = c.Status.Phase
+	r.conns.set(connKey{namespace: c.Namespace, name: c.Name}, g)
 }
 
 // Forget drops the gauges of a deleted connection.
@@ -185,14 +123,5 @@ func (r *Recorder) Forget(ns, name string) {
 	if r == nil {
 		return
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	l := prometheus.Labels{"namespace": ns, "name": name}
-	r.refreshExp.Delete(l)
-	r.accessExp.Delete(l)
-	r.nextRefresh.Delete(l)
-	r.ready.Delete(l)
-	r.consentExp.Delete(l)
-	r.syncSuccess.Delete(l)
-	r.phase.DeletePartialMatch(l)
+	r.conns.forget(connKey{namespace: ns, name: name})
 }

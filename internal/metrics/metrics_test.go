@@ -19,6 +19,7 @@ package metrics
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -529,5 +530,34 @@ func TestObserveConnectionConsentAndSyncGauges(t *testing.T) {
 	r.Forget("ns", "c")
 	if _, ok := find(gather(t, reg), mConsentExp, conn("ns", "c")); ok {
 		t.Error("consent gauge kept after Forget")
+	}
+}
+
+// The per-connection gauges are the part of the manager's memory that grows with connections
+// (issue 10: 5 KiB per connection in all, the cached objects included): a connection's five
+// series must cost a few hundred bytes, not a few KiB.
+func TestConnectionGaugesStaySmall(t *testing.T) {
+	const n = 5000
+	heap := func() int64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return int64(m.HeapAlloc)
+	}
+	reg := prometheus.NewRegistry()
+	r := New(reg)
+	before := heap()
+	// Each status is garbage once observed, as in a reconcile: what stays is the recorder's.
+	for i := range n {
+		r.ObserveConnection(fullConnection("tenant-namespace", fmt.Sprintf("connection-%05d", i), metav1.ConditionTrue))
+	}
+	per := float64(heap()-before) / n
+	runtime.KeepAlive(r)
+	if per > 512 {
+		t.Errorf("%.0f bytes of heap per connection for its gauges, want at most 512", per)
+	}
+	t.Logf("%.0f bytes of heap per connection", per)
+	if got := len(gather(t, reg)[mRefreshExp]); got != n {
+		t.Errorf("%d refresh-expiry series, want %d", got, n)
 	}
 }

@@ -455,7 +455,7 @@ func parseTime(b []byte) time.Time {
 
 // CallbackChanged reports whether a Secret update wrote a new callback hand-off (the one change to
 // the private Secret that does not come from the reconciler itself). A hand-off cleared is the
-// reconciler's own doing, and reports nothing.
+// reconciler's own doing, and reports nothing. Either Secret may be a cache view.
 func CallbackChanged(old, cur *corev1.Secret) bool {
 	return HoldsCallback(cur) && (string(old.Data[keyCallbackStateHash]) != string(cur.Data[keyCallbackStateHash]) ||
 		string(old.Data[keyCallbackResult]) != string(cur.Data[keyCallbackResult]))
@@ -468,9 +468,10 @@ func HoldsCallback(s *corev1.Secret) bool { return len(s.Data[keyCallbackResult]
 // ChainTouched reports an update of the private Secret that the operator did not make and must look
 // at: the refresh token removed or emptied, or replaced while no spend was in flight (a restore from
 // a backup, say). The operator's own commits always replace a token under a journal.
+// Both Secrets may be cache views (ForCache).
 func ChainTouched(old, cur *corev1.Secret) bool {
-	before, after := old.Data[KeyRefreshToken], cur.Data[KeyRefreshToken]
-	if string(before) == string(after) {
+	before, after := refreshDigest(old), refreshDigest(cur)
+	if before == after {
 		return false
 	}
 	if len(after) == 0 {

@@ -176,7 +176,7 @@ func startEnv() (*benchEnv, error) {
 		CallbackAddr:  cbAddr,
 		CallbackReady: ready,
 		// cmd/main.go's --max-concurrent-reconciles default (the controller suite runs with 1).
-		MaxConcurrentReconciles: envInt("BENCH_MAX_CONCURRENT", 4),
+		MaxConcurrentReconciles: envInt("BENCH_MAX_CONCURRENT", 8),
 		BackoffBase:             300 * time.Millisecond,
 		BackoffMax:              2 * time.Second,
 		Metrics:                 metrics.New(prometheus.NewRegistry()),
@@ -463,6 +463,14 @@ func envInt(name string, def int) int {
 		panic(fmt.Sprintf("%s=%q: want a positive integer", name, v))
 	}
 	return n
+}
+
+// envCount is envInt where 0 is allowed (none).
+func envCount(name string, def int) int {
+	if os.Getenv(name) == "0" {
+		return 0
+	}
+	return envInt(name, def)
 }
 
 func envDuration(name string, def time.Duration) time.Duration {

@@ -36,7 +36,17 @@ package bench
 //	BENCH_SCALE_N                  connections applied at once, for each controller (2000; 10000 works)
 //	BENCH_SCALE_UNRELATED          unrelated, unlabelled Secrets in the cluster (1000)
 //	BENCH_SCALE_UNRELATED_SIZE     bytes of data in each of them (102400)
-//	BENCH_SCALE_REFRESH_SAMPLE     connections taken to Connected and then refreshed by annotation (20)
+//	BENCH_SCALE_CONNECTED          connections taken to Connected through the sandbox's widget and the
+//	                               callback, as a user would (N: all of them)
+//	BENCH_SCALE_CONNECT_PARALLELISM  widget completions and callbacks in flight (8)
+//	BENCH_SCALE_REFRESH_SAMPLE     connected connections refreshed one by one by annotation, to count the
+//	                               requests per refresh (20)
+//	BENCH_SCALE_STORM              connected connections made due at once for the refresh storm
+//	                               (all connected; 0 skips the storm)
+//	BENCH_SCALE_STORM_FINX_LATENCY how long the sandbox holds each refresh during the storm (0; a
+//	                               finX across a network takes 100ms or more, loopback next to nothing)
+//	BENCH_SCALE_FINX_RATE          the FinXClient's requestsPerSecond (1000, burst 10 times that): set
+//	                               it low to see a storm limited by it
 //	BENCH_SCALE_IDLE               length of each idle window (30s)
 //	BENCH_SCALE_FANOUT_WINDOW      how long requests are counted after the FinXClient label change (20s)
 //	BENCH_SCALE_APPLY_PARALLELISM  create requests in flight while applying the N connections (8)
@@ -44,7 +54,7 @@ package bench
 //	BENCH_SCALE_WORKDIR            where the cluster, logs and report go (a new finx-bench-scale-* in $TMPDIR);
 //	                               the report is also written to <workdir>/report.txt
 //	BENCH_MAX_CONCURRENT           --max-concurrent-reconciles of the manager, and the baseline's
-//	                               concurrency (4, cmd/main.go's default)
+//	                               concurrency (8, cmd/main.go's default)
 //
 // The phases run one after the other, so that the API server's request counters and the CPU time
 // of kube-apiserver and etcd can be split by phase:
@@ -57,10 +67,16 @@ package bench
 //  3. floor: an idle window with no controller running: what the cluster does by itself;
 //  4. the manager starts (RSS at start); operator: N connections are applied in the operator's
 //     namespace, ending when the last has a link (RSS after N links);
-//  5. connect: a sample of them is completed in the sandbox and called back, up to Connected;
-//  6. refresh: the sample is refreshed by annotation (finX calls, writes and reads per refresh);
-//  7. idle: a window with nothing to do;
-//  8. fan-out: one label change on the FinXClient that all N connections use.
+//  5. connect: BENCH_SCALE_CONNECTED of them are completed in the sandbox and called back, up to
+//     Connected (RSS with them connected);
+//  6. refresh: a sample is refreshed by annotation (finX calls, writes and reads per refresh);
+//  7. storm: every connected one is made due at once; rotations per second against the finX rate
+//     limit, and whether any rotated after its tokens expired (RSS after the storm);
+//  8. idle: a window with nothing to do;
+//  9. fan-out: one label change on the FinXClient that all N connections use.
+//
+// At each memory point the manager's heap profile is saved in the work dir (its
+// --pprof-bind-address on loopback), to see where the bytes per connection go.
 //
 // Request counts are the kube-apiserver's apiserver_request_total deltas for the phase, minus the
 // requests the harness itself made (counted by its own client: the N creates, the annotations, the
@@ -97,8 +113,10 @@ import (
 	"github.com/finx-operator/finx-operator/internal/sandbox"
 )
 
-// The FinXClient's rate limit toward finX in this run (the CRD's maxima): the default of 10/s
-// would measure the limiter, not the operator. The baseline gets the same.
+// The FinXClient's rate limit toward finX in this run (the CRD's maxima), and the baseline's: the
+// default of 10/s would measure the limiter, not the operator. BENCH_SCALE_FINX_RATE changes the
+// FinXClient's, with a burst of twice the rate (the CRD's defaults are 10 and 20), to see a storm
+// that the limit bounds.
 const (
 	scaleFinXRate  = 1000
 	scaleFinXBurst = 10000
@@ -125,7 +143,13 @@ type scaleRun struct {
 	workDir       string
 	// concurrency is the manager's --max-concurrent-reconciles and the baseline's.
 	concurrency int
-	report      strings.Builder
+	// finxRate is the FinXClient's requestsPerSecond.
+	finxRate int
+	// pprofAddr is the manager's --pprof-bind-address.
+	pprofAddr string
+	// connected is how many connections the connect phase took to Connected.
+	connected int
+	report    strings.Builder
 }
 
 // phase is one measured window.
@@ -154,20 +178,26 @@ func TestScale(t *testing.T) {
 		t.Skip("the scale benchmark runs only with BENCH_SCALE=1 (make bench sets it); see scale_test.go")
 	}
 	n := envInt("BENCH_SCALE_N", 2000)
-	unrelated := envInt("BENCH_SCALE_UNRELATED", 1000)
+	unrelated := envCount("BENCH_SCALE_UNRELATED", 1000)
 	unrelatedSize := envInt("BENCH_SCALE_UNRELATED_SIZE", 100<<10)
-	sample := min(envInt("BENCH_SCALE_REFRESH_SAMPLE", 20), n)
+	connectN := min(envInt("BENCH_SCALE_CONNECTED", n), n)
+	connectPar := envInt("BENCH_SCALE_CONNECT_PARALLELISM", 8)
+	sample := min(envInt("BENCH_SCALE_REFRESH_SAMPLE", 20), connectN)
+	stormN := min(envCount("BENCH_SCALE_STORM", connectN), connectN)
+	finxRate := envInt("BENCH_SCALE_FINX_RATE", scaleFinXRate)
+	stormLatency := envDuration("BENCH_SCALE_STORM_FINX_LATENCY", 0)
 	idle := envDuration("BENCH_SCALE_IDLE", 30*time.Second)
 	fanoutWindow := envDuration("BENCH_SCALE_FANOUT_WINDOW", 20*time.Second)
 	applyPar := envInt("BENCH_SCALE_APPLY_PARALLELISM", 8)
 	linkTimeout := envDuration("BENCH_SCALE_LINK_TIMEOUT", 20*time.Minute)
-	concurrency := envInt("BENCH_MAX_CONCURRENT", 4)
+	concurrency := envInt("BENCH_MAX_CONCURRENT", 8)
 
 	ctx := t.Context()
-	s := &scaleRun{t: t, concurrency: concurrency}
+	s := &scaleRun{t: t, concurrency: concurrency, finxRate: finxRate}
 	s.start(ctx, concurrency)
-	s.logf("TestScale: N=%d connections per controller, %d unrelated Secrets of %d KiB, concurrency %d, GOMAXPROCS %d, %d CPUs",
-		n, unrelated, unrelatedSize>>10, concurrency, runtime.GOMAXPROCS(0), runtime.NumCPU())
+	s.logf("TestScale: N=%d connections per controller (%d taken to Connected, %d in the storm), %d unrelated Secrets of %d KiB,"+
+		" concurrency %d, finX rate limit %d/s, GOMAXPROCS %d, %d CPUs",
+		n, connectN, stormN, unrelated, unrelatedSize>>10, concurrency, finxRate, runtime.GOMAXPROCS(0), runtime.NumCPU())
 
 	// 1. Unrelated Secrets, which a well-behaved manager neither caches nor reads.
 	began := time.Now()
@@ -211,35 +241,52 @@ func TestScale(t *testing.T) {
 	// 4. The operator.
 	s.startManager(ctx)
 	time.Sleep(5 * time.Second) // its caches are synced once the callback endpoint listens; let start-up finish
-	memStart := s.controllerMemory()
+	mem := []memPoint{s.memoryPoint(ctx, "start", 0)}
 	s.createTenant(ctx, operatorNS)
 	operator, opLatencies := s.linkPhase(ctx, "operator", operatorNS, names, applyPar, linkTimeout)
 	time.Sleep(3 * time.Second)
-	memLinked := s.controllerMemory()
+	mem = append(mem, s.memoryPoint(ctx, "linked", n))
 
-	// 5. and 6. A sample taken to Connected, then refreshed.
+	// 5. and 6. Taken to Connected, a sample then refreshed one by one.
 	tr, err := startTracker(ctx, s.admin, operatorNS)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tr.stop()
-	connect := s.connectPhase(ctx, tr, operatorNS, names[:sample])
-	time.Sleep(3 * time.Second)
+	connect := s.connectPhase(ctx, tr, operatorNS, names[:connectN], connectPar, linkTimeout)
+	s.quiesce(ctx)
+	mem = append(mem, s.memoryPoint(ctx, "connected", n))
 	before := s.sandboxStats(ctx)
 	refresh := s.refreshPhase(ctx, tr, operatorNS, names[:sample])
 	calls := s.sandboxStats(ctx).sub(before)
-	memAfterRefresh := s.controllerMemory()
 
-	// 7. Nothing to do.
+	// 7. Every connected one due at once.
+	var storm phase
+	var stormRes stormResult
+	if stormN > 0 {
+		s.quiesce(ctx)
+		storm, stormRes = s.stormPhase(ctx, tr, operatorNS, names[:stormN], 16, stormLatency, linkTimeout)
+		s.quiesce(ctx)
+		mem = append(mem, s.memoryPoint(ctx, "after-storm", n))
+	}
+
+	// 8. Nothing to do.
 	time.Sleep(3 * time.Second)
 	idleOp := s.idlePhase(ctx, "idle", idle)
 
-	// 8. One label change on the FinXClient all N connections use.
+	// 9. One label change on the FinXClient all N connections use.
 	fanout := s.fanoutPhase(ctx, operatorNS, fanoutWindow)
-	memEnd := s.controllerMemory()
+	mem = append(mem, s.memoryPoint(ctx, "end", n))
 
 	s.print(n, sample, minimal, operator, minLatencies, opLatencies, minClient, floor, connect, refresh, calls, idleOp, fanout,
-		memStart, memLinked, memAfterRefresh, memEnd, minMemStart, minMemLinked, idle, fanoutWindow)
+		mem, minMemStart, minMemLinked, idle, fanoutWindow, storm, stormRes)
+}
+
+func (s *scaleRun) finxBurst() int {
+	if s.finxRate == scaleFinXRate {
+		return scaleFinXBurst
+	}
+	return 2 * s.finxRate
 }
 
 func (s *scaleRun) logf(format string, args ...any) {
@@ -284,6 +331,14 @@ func (s *scaleRun) start(ctx context.Context, concurrency int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pprofPort, err := devcluster.FreePort()
+	for err == nil && (pprofPort == sbxPort || pprofPort == cbPort) {
+		pprofPort, err = devcluster.FreePort()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.pprofAddr = "127.0.0.1:" + strconv.Itoa(pprofPort)
 	sandboxAddr := "127.0.0.1:" + strconv.Itoa(sbxPort)
 	callbackAddr := "127.0.0.1:" + strconv.Itoa(cbPort)
 	s.sandboxURL = "http://" + sandboxAddr
@@ -298,7 +353,8 @@ func (s *scaleRun) start(ctx context.Context, concurrency int) {
 		// Default token lifetimes (1h access token): nothing refreshes on its own during the run.
 		SandboxArgs: []string{"--enable-test-controls"},
 		// Otherwise the manager's defaults, as a Deployment of config/default runs it.
-		ManagerArgs: []string{"--max-concurrent-reconciles", strconv.Itoa(concurrency)},
+		// Its heap profiles are read at each memory point.
+		ManagerArgs: []string{"--max-concurrent-reconciles", strconv.Itoa(concurrency), "--pprof-bind-address", s.pprofAddr},
 	})
 	if stack != nil {
 		t.Cleanup(stack.Stop)
@@ -367,8 +423,8 @@ func (s *scaleRun) createTenant(ctx context.Context, ns string) {
 		Spec: v1.FinXClientSpec{
 			BaseURL:              s.sandboxURL,
 			CredentialsSecretRef: v1.CredentialsSecretReference{Name: "finx-credentials"},
-			RequestsPerSecond:    ptr.To[int32](scaleFinXRate),
-			Burst:                ptr.To[int32](scaleFinXBurst),
+			RequestsPerSecond:    ptr.To(int32(s.finxRate)),
+			Burst:                ptr.To(int32(s.finxBurst())),
 		},
 	}
 	if err := s.admin.Create(ctx, fc); err != nil {
@@ -509,11 +565,11 @@ func (s *scaleRun) idlePhase(ctx context.Context, name string, d time.Duration) 
 // connectPhase completes the widget of each connection in the sandbox (its test control, the HTTP
 // form of a user clicking through) and follows finX's redirect to the operator's callback, as the
 // user's browser would, then waits until all of them are Connected.
-func (s *scaleRun) connectPhase(ctx context.Context, tr *tracker, ns string, names []string) phase {
+func (s *scaleRun) connectPhase(ctx context.Context, tr *tracker, ns string, names []string, par int, timeout time.Duration) phase {
 	t := s.t
 	connected := tr.expect(names, func(c *v1.BankConnection) bool { return c.Status.Phase == v1.PhaseConnected })
 	st := s.begin(ctx)
-	if err := parallel(ctx, len(names), 4, func(ctx context.Context, i int) error {
+	if err := parallel(ctx, len(names), par, func(ctx context.Context, i int) error {
 		c := tr.get(names[i])
 		if c == nil || c.Status.Link == nil {
 			return fmt.Errorf("%s has no link", names[i])
@@ -528,10 +584,11 @@ func (s *scaleRun) connectPhase(ctx context.Context, tr *tracker, ns string, nam
 	}); err != nil {
 		t.Fatalf("connect: %v", err)
 	}
-	if err := tr.wait(ctx, connected, 5*time.Minute); err != nil {
+	if err := tr.wait(ctx, connected, timeout); err != nil {
 		t.Fatalf("connect: %v", err)
 	}
 	wall := time.Since(st.at)
+	s.connected = len(names)
 	time.Sleep(settleAfter)
 	return s.end(ctx, "connect", st, wall)
 }
@@ -649,8 +706,8 @@ func (s *scaleRun) sandboxCall(ctx context.Context, method, path string, out any
 }
 
 func (s *scaleRun) print(n, sample int, minimal, operator phase, minLat, opLat []time.Duration, minClient requests,
-	floor, connect, refresh phase, calls finxCalls, idleOp, fanout phase, memStart, memLinked, memRefreshed, memEnd, minMemStart, minMemLinked procMemory,
-	idle, fanoutWindow time.Duration) {
+	floor, connect, refresh phase, calls finxCalls, idleOp, fanout phase, mem []memPoint, minMemStart, minMemLinked procMemory,
+	idle, fanoutWindow time.Duration, storm phase, stormRes stormResult) {
 	logf := s.logf
 	ratio := func(a, b float64) string {
 		if b == 0 {
@@ -691,23 +748,21 @@ func (s *scaleRun) print(n, sample int, minimal, operator phase, minLat, opLat [
 	logf("  minimal, counted by its own client over its whole life (a check on the above): %s", minClient.format(fn))
 	logf("  harness's own requests in each link phase (taken off): %s", operator.harness.format(1))
 	logf("")
-	perConn := func(a, b procMemory) float64 { return float64(a.rssKiB-b.rssKiB) / fn }
-	logf("manager RSS (VmRSS of the manager process): %.1f MiB at start, %.1f MiB with %d connections linked (%.1f KiB per connection),"+
-		" %.1f MiB after %d connected and refreshed, %.1f MiB at the end; peak (VmHWM) %.1f MiB",
-		mibOf(memStart.rssKiB), mibOf(memLinked.rssKiB), n, perConn(memLinked, memStart), mibOf(memRefreshed.rssKiB), sample,
-		mibOf(memEnd.rssKiB), mibOf(memEnd.peakKiB))
+	s.printMemory(mem)
 	logf("minimal controller RSS (its own process, a test binary): %.1f MiB at start, %.1f MiB with %d linked, peak %.1f MiB",
 		mibOf(minMemStart.rssKiB), mibOf(minMemLinked.rssKiB), n, mibOf(minMemLinked.peakKiB))
 	logf("")
 	fs := float64(sample)
-	logf("callback → Connected, %d connections (%.1fs): per connection %s", sample, secs(connect.wall),
-		connect.controller().format(fs))
+	logf("callback → Connected, %d connections (%.1fs): per connection %s", s.connected, secs(connect.wall),
+		connect.controller().format(float64(s.connected)))
 	rq := refresh.controller()
 	logf("per refresh, %d connections refreshed by annotation (%.1fs): %.2f finX calls (%s), %.2f writes without Events and leases, %.2f reads",
 		sample, secs(refresh.wall), float64(calls.total())/fs, formatCalls(calls), rq.writes("events", "leases")/fs, rq.reads("leases")/fs)
 	logf("  per refresh by verb and resource: %s", rq.format(fs))
-	logf("  %.1f rotations/s with --max-concurrent-reconciles %d (a sample of %d, not a storm: raise BENCH_SCALE_REFRESH_SAMPLE for that)",
+	logf("  %.1f rotations/s with --max-concurrent-reconciles %d (a sample of %d, not a storm: see below)",
 		fs/secs(refresh.wall), s.concurrency, sample)
+	logf("")
+	s.printStorm(storm, stormRes)
 	logf("")
 	iq, fq := idleOp.controller(), floor.controller()
 	logf("idle, %s with nothing to do: %.0f writes (%.0f without leader election's leases), %.0f reads (GET, LIST); %s",

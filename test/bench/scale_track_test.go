@@ -19,6 +19,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -48,6 +49,8 @@ type tracker struct {
 type connWaiter struct {
 	pred      func(*v1.BankConnection) bool
 	remaining map[string]bool
+	// matchedAt is when the tracker first saw each connection match.
+	matchedAt map[string]time.Time
 	done      chan struct{}
 }
 
@@ -137,6 +140,7 @@ func (t *tracker) update(c *v1.BankConnection) {
 	t.waiters = slices.DeleteFunc(t.waiters, func(w *connWaiter) bool {
 		if w.remaining[c.Name] && w.pred(c) {
 			delete(w.remaining, c.Name)
+			w.matchedAt[c.Name] = now
 		}
 		if len(w.remaining) == 0 {
 			close(w.done)
@@ -149,12 +153,15 @@ func (t *tracker) update(c *v1.BankConnection) {
 // expect registers a wait for pred to hold for every one of names. Register before causing the
 // change, so that no event is missed.
 func (t *tracker) expect(names []string, pred func(*v1.BankConnection) bool) *connWaiter {
-	w := &connWaiter{pred: pred, remaining: make(map[string]bool, len(names)), done: make(chan struct{})}
+	w := &connWaiter{pred: pred, remaining: make(map[string]bool, len(names)), matchedAt: map[string]time.Time{}, done: make(chan struct{})}
+	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, n := range names {
 		if c, ok := t.objs[n]; !ok || !pred(c) {
 			w.remaining[n] = true
+		} else {
+			w.matchedAt[n] = now
 		}
 	}
 	if len(w.remaining) == 0 {
@@ -194,6 +201,13 @@ func (t *tracker) get(name string) *v1.BankConnection {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.objs[name]
+}
+
+// matched returns when each connection was first seen to match w (after w.done).
+func (t *tracker) matched(w *connWaiter) map[string]time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return maps.Clone(w.matchedAt)
 }
 
 func (t *tracker) firstLinked(name string) time.Time {

@@ -70,6 +70,13 @@ var errTimeout = errors.New("timed out")
 // memory: it holds copies of everything it watches.
 func startWatcher(ctx context.Context, e *benchEnv, ns string) (*watcher, error) {
 	opts := controllers.CacheOptions(nil) // the same Secret label selector as the manager
+	// but with the tokens, which the benchmarks watch change and the manager's cache leaves out.
+	for obj, by := range opts.ByObject {
+		if _, ok := obj.(*corev1.Secret); ok {
+			by.Transform = nil
+			opts.ByObject[obj] = by
+		}
+	}
 	opts.Scheme = e.scheme
 	opts.DefaultNamespaces = map[string]cache.Config{ns: {}}
 	c, err := cache.New(e.cfg, opts)
