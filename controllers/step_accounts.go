@@ -123,9 +123,9 @@ func (r *BankConnectionReconciler) accessTokenFor(ctx context.Context, st *recon
 	if !maintainAccessToken(c) || st.accessConflict != nil {
 		return "", nil
 	}
-	// The cache holds the operator's own Secrets; a token it shows a little late is still valid
-	// until its expiry, which is checked here.
-	token, exp, err := tokenstore.ReadAccessToken(ctx, r.Client, c, accessSecretName(c))
+	// From the API server: the manager's cache keeps no token (docs/security.md). This read comes
+	// at most once per accounts interval.
+	token, exp, err := tokenstore.ReadAccessToken(ctx, r.APIReader, c, accessSecretName(c))
 	if err != nil || token == "" || !st.now.Add(time.Second).Before(exp) {
 		return "", err // an expired token is refilled by the refresh schedule; the read waits for it
 	}
