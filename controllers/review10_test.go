@@ -1,0 +1,59 @@
+/*
+Copyright 2026 The finx-operator authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers_test
+
+import (
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
+	"github.com/finx-operator/finx-operator/internal/sandbox"
+)
+
+// Attacks on the issue-10 link path (adversarial review): each spec failed before its fix.
+var _ = Describe("Issue-10 link path under attack", func() {
+	var t tenant
+	BeforeEach(func() { t = newTenant(nil) })
+
+	It("refills an access-token Secret deleted while its refresh is at finX, without spending again", func() {
+		c := t.connection("acc-gone")
+		got := authorize(c)
+		rotations, calls := got.Status.RefreshToken.Rotations, tokenCalls()
+		privateRV := readTokens(c).private.ResourceVersion
+		sbx.InjectFault(sandbox.Fault{Endpoint: "token", GrantType: "refresh_token", Latency: 2 * time.Second, Count: 1})
+		annotate(c, v1.AnnotationRefresh, "while-deleting")
+		// The journal is the refresh's first write: from then on it is at finX, holding its read of
+		// the access-token Secret.
+		Eventually(func() string { return readTokens(c).private.ResourceVersion }).ShouldNot(Equal(privateRV))
+		access := &corev1.Secret{}
+		Expect(k8sClient.Get(ctx, types.NamespacedName{Namespace: t.ns, Name: accessName(got)}, access)).To(Succeed())
+		Expect(k8sClient.Delete(ctx, access)).To(Succeed())
+
+		// The first status that counts the rotation is written after the access-token Secret: it
+		// must not report that write as failed, and the Secret must be back with that token.
+		var now *v1.BankConnection
+		Eventually(func() int64 { now = get(c); return now.Status.RefreshToken.Rotations }).
+			WithTimeout(10 * time.Second).WithPolling(20 * time.Millisecond).Should(BeNumerically(">", rotations))
+		Expect(now.Status.LastError).To(BeNil(), "the refresh's access token was written")
+		Expect(tokenCalls()).To(Equal(calls + 1))
+		Expect(readTokens(c).access).NotTo(BeEmpty())
+	})
+})
