@@ -17,6 +17,7 @@ limitations under the License.
 package controllers_test
 
 import (
+	"net/http"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -25,6 +26,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
+	"github.com/finx-operator/finx-operator/internal/apifault"
 	"github.com/finx-operator/finx-operator/internal/sandbox"
 )
 
@@ -55,5 +57,25 @@ var _ = Describe("Issue-10 link path under attack", func() {
 		Expect(now.Status.LastError).To(BeNil(), "the refresh's access token was written")
 		Expect(tokenCalls()).To(Equal(calls + 1))
 		Expect(readTokens(c).access).NotTo(BeEmpty())
+	})
+
+	It("does not refresh again for one annotation when its status write was applied but answered with an error and the cache lags", func() {
+		// No access token: the chain's own schedule is far off, so only the annotation refreshes.
+		c := t.connection("lost-answer", func(c *v1.BankConnection) { c.Spec.AccessToken.Mode = v1.AccessTokenModeDisabled })
+		got := authorize(c)
+		const lag = 3 * time.Second
+		DeferCleanup(apiFaults.Add(apifault.Rule{PathContains: "/bankconnections", Action: apifault.DelayEvents, Latency: lag}))
+		// The status write that records the handled request lands, but the manager sees a 500.
+		DeferCleanup(apiFaults.Add(apifault.Rule{
+			Method: http.MethodPatch, PathContains: "/namespaces/" + t.ns + "/bankconnections/lost-answer/status",
+			BodyHas: []string{"once-only"}, Action: apifault.ApplyThenFail, Status: http.StatusInternalServerError, Count: 1,
+		}))
+		rotations, calls := got.Status.RefreshToken.Rotations, tokenCalls()
+		annotate(c, v1.AnnotationRefresh, "once-only")
+		Eventually(func() int64 { return get(c).Status.RefreshToken.Rotations }).WithTimeout(3 * lag).Should(Equal(rotations + 1))
+		Expect(apiFaults.Counts()).To(HaveKeyWithValue("write applied, answer lost", BeNumerically(">=", 1)), "the fault did hit the status write")
+		Consistently(tokenCalls).WithTimeout(lag+2*time.Second).Should(Equal(calls+1), "one annotation, one finX call")
+		Expect(get(c).Status.RefreshToken.Rotations).To(Equal(rotations + 1))
+		Expect(get(c).Status.LastHandledRefreshRequest).To(Equal("once-only"))
 	})
 })
