@@ -23,11 +23,14 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
 	"github.com/finx-operator/finx-operator/internal/apifault"
 	"github.com/finx-operator/finx-operator/internal/sandbox"
+	"github.com/finx-operator/finx-operator/internal/tokenstore"
 )
 
 // Attacks on the issue-10 link path (adversarial review): each spec failed before its fix.
@@ -77,5 +80,28 @@ var _ = Describe("Issue-10 link path under attack", func() {
 		Consistently(tokenCalls).WithTimeout(lag+2*time.Second).Should(Equal(calls+1), "one annotation, one finX call")
 		Expect(get(c).Status.RefreshToken.Rotations).To(Equal(rotations + 1))
 		Expect(get(c).Status.LastHandledRefreshRequest).To(Equal("once-only"))
+	})
+
+	It("keeps a callback for the current link that the leader's lagging cache does not show yet", func() {
+		c := t.connection("failover")
+		first := waitForLink(c, "")
+		const lag = 4 * time.Second
+		DeferCleanup(apiFaults.Add(apifault.Rule{PathContains: "/bankconnections", Action: apifault.DelayEvents, Latency: lag}))
+		// A previous leader replaced the link just before it stopped; this manager's cache still
+		// shows the first one. (The suite's client stands in for that process.)
+		state := "state-of-the-previous-leader"
+		got := get(c)
+		patched := got.DeepCopy()
+		patched.Status.Link = &v1.LinkStatus{URL: first.URL + "&second", IssuedAt: metav1.Now(),
+			ExpiresAt: &metav1.Time{Time: time.Now().Add(time.Hour)}, StateHash: stateHash(state)}
+		Expect(k8sClient.Status().Patch(ctx, patched, client.MergeFrom(got))).To(Succeed())
+		// Another replica, whose cache is on time, accepts the user's callback for it.
+		calls := tokenCalls()
+		cb := tokenstore.Callback{Result: tokenstore.CallbackSuccess, Code: "code-from-the-widget", StateHash: stateHash(state), ReceivedAt: time.Now()}
+		_, err := tokenstore.CreateWithCallback(ctx, k8sClient, patched,
+			types.NamespacedName{Namespace: t.ns, Name: refreshName(c)}, false, tokenstore.Retention{}, cb)
+		Expect(err).NotTo(HaveOccurred())
+
+		Eventually(tokenCalls).WithTimeout(3*lag).Should(Equal(calls+1), "the code the user brought back goes to finX")
 	})
 })
