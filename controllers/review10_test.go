@@ -85,6 +85,8 @@ var _ = Describe("Issue-10 link path under attack", func() {
 	It("keeps a callback for the current link that the leader's lagging cache does not show yet", func() {
 		c := t.connection("failover")
 		first := waitForLink(c, "")
+		// The manager's cache shows its own first link within milliseconds; only what follows lags.
+		time.Sleep(2 * time.Second)
 		const lag = 4 * time.Second
 		DeferCleanup(apiFaults.Add(apifault.Rule{PathContains: "/bankconnections", Action: apifault.DelayEvents, Latency: lag}))
 		// A previous leader replaced the link just before it stopped; this manager's cache still
@@ -92,12 +94,12 @@ var _ = Describe("Issue-10 link path under attack", func() {
 		state := "state-of-the-previous-leader"
 		got := get(c)
 		patched := got.DeepCopy()
-		patched.Status.Link = &v1.LinkStatus{URL: first.URL + "&second", IssuedAt: metav1.Now(),
-			ExpiresAt: &metav1.Time{Time: time.Now().Add(time.Hour)}, StateHash: stateHash(state)}
+		patched.Status.Link = &v1.LinkStatus{URL: first.URL + "&second", IssuedAt: metav1.NewTime(clk.Now()),
+			ExpiresAt: &metav1.Time{Time: clk.Now().Add(time.Hour)}, StateHash: stateHash(state)}
 		Expect(k8sClient.Status().Patch(ctx, patched, client.MergeFrom(got))).To(Succeed())
 		// Another replica, whose cache is on time, accepts the user's callback for it.
 		calls := tokenCalls()
-		cb := tokenstore.Callback{Result: tokenstore.CallbackSuccess, Code: "code-from-the-widget", StateHash: stateHash(state), ReceivedAt: time.Now()}
+		cb := tokenstore.Callback{Result: tokenstore.CallbackSuccess, Code: "code-from-the-widget", StateHash: stateHash(state), ReceivedAt: clk.Now()}
 		_, err := tokenstore.CreateWithCallback(ctx, k8sClient, patched,
 			types.NamespacedName{Namespace: t.ns, Name: refreshName(c)}, false, tokenstore.Retention{}, cb)
 		Expect(err).NotTo(HaveOccurred())
