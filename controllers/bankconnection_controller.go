@@ -133,7 +133,10 @@ func (r *BankConnectionReconciler) readConnection(ctx context.Context, key types
 			return nil, true, nil
 		}
 		conn = &v1.BankConnection{} // decoding into the cached copy would keep its map entries
-		err = r.APIReader.Get(ctx, key, conn)
+		if err = r.APIReader.Get(ctx, key, conn); err == nil {
+			// Later reconciles wait for the cache to show at least this version.
+			r.own.wrote(conn)
+		}
 	}
 	if !apierrors.IsNotFound(err) {
 		return conn, false, err
@@ -216,6 +219,9 @@ func (r *BankConnectionReconciler) writeStatus(ctx context.Context, before, conn
 	case apierrors.IsNotFound(err):
 		return nil
 	case err != nil:
+		if !apierrors.IsConflict(err) {
+			r.own.unsure(conn) // it may have been applied all the same
+		}
 		log.FromContext(ctx).Error(err, "writing status")
 		return err
 	}

@@ -55,6 +55,18 @@ func (w *ownWrites) wrote(obj client.Object) {
 	w.written[client.ObjectKeyFromObject(obj)] = writtenVersion{uid: obj.GetUID(), rv: obj.GetResourceVersion()}
 }
 
+// unsure records a status write whose outcome is unknown (an error that does not prove it was not
+// applied, such as a 500 or a dropped connection after the API server took it): the cache cannot be
+// checked against a version this process never saw, so the next reconcile reads the API server.
+func (w *ownWrites) unsure(obj client.Object) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.written == nil {
+		w.written = map[types.NamespacedName]writtenVersion{}
+	}
+	w.written[client.ObjectKeyFromObject(obj)] = writtenVersion{uid: obj.GetUID()}
+}
+
 // cacheState is what the cache's copy of a connection is, against this process's own last write.
 type cacheState int
 
@@ -76,6 +88,9 @@ func (w *ownWrites) check(cached client.Object) cacheState {
 	if last.uid != cached.GetUID() {
 		delete(w.written, key) // another object of the same name: the write concerned the old one
 		return cacheCurrent
+	}
+	if last.rv == "" {
+		return cacheUnknown // a write whose outcome is unknown
 	}
 	// resourceVersions are comparable integers on Kubernetes 1.35 and later (and have always been
 	// etcd revisions); if one is not, the reconciler falls back to an uncached read.

@@ -24,6 +24,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
 	"github.com/finx-operator/finx-operator/internal/finx"
@@ -48,6 +49,9 @@ func (r *BankConnectionReconciler) handleCallback(ctx context.Context, st *recon
 		return r.handleConsentCallback(ctx, st, cb)
 	}
 	if l := st.conn.Status.Link; l == nil || l.StateHash != cb.StateHash {
+		if behind, err := r.cacheBehindLink(ctx, st, cb.StateHash); behind || err != nil {
+			return true, err
+		}
 		// A result for a link that has since been replaced: its code must not be exchanged.
 		return false, tokenstore.Abandon(ctx, r.Client, st.private)
 	}
@@ -66,6 +70,23 @@ func (r *BankConnectionReconciler) handleCallback(ctx context.Context, st *recon
 	default:
 		return true, r.flowEnded(ctx, st, v1.ReasonFlowFailed, corev1.EventTypeWarning, "The finX widget reported that the flow did not succeed.")
 	}
+}
+
+// cacheBehindLink confirms with the API server, before a hand-off is thrown away, that its link
+// really was replaced: the cached connection can be behind a link that another process (the
+// previous leader) wrote, and the callback checked against the API server. If it was not replaced,
+// the reconcile waits for the cache to show it.
+func (r *BankConnectionReconciler) cacheBehindLink(ctx context.Context, st *reconcileState, stateHash string) (bool, error) {
+	fresh := &v1.BankConnection{}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(st.conn), fresh); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	if fresh.UID != st.conn.UID || fresh.Status.Link == nil || fresh.Status.Link.StateHash != stateHash {
+		return false, nil
+	}
+	r.own.wrote(fresh)
+	st.requeue(st.now.Add(cacheLagRetry))
+	return true, nil
 }
 
 // exchangeCode trades the single-use code for tokens at once and stores them, through the spend

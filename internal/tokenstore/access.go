@@ -62,8 +62,8 @@ func (a *AccessSecret) State(owner metav1.Object) (exists, owned bool) {
 
 // WriteAccessToken creates or updates the workload-facing Secret with the access token, starting
 // from read (a read of this reconcile; nil reads it now). It writes only when the content changed,
-// so idle reconciles cost no API writes. A write that meets a Secret changed since the read reads
-// it once more. read is brought up to what was written.
+// so idle reconciles cost no API writes. A write that meets a Secret changed, created or deleted
+// since the read reads it once more. read is brought up to what was written.
 func WriteAccessToken(ctx context.Context, c client.Client, r client.Reader, owner client.Object, name string, t Tokens, read *AccessSecret) error {
 	want := map[string][]byte{
 		KeyAccessToken: []byte(t.AccessToken),
@@ -79,7 +79,9 @@ func WriteAccessToken(ctx context.Context, c client.Client, r client.Reader, own
 			}
 		}
 		err := a.write(ctx, c, owner, want)
-		if attempt == 0 && (apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)) {
+		// Changed, created or deleted since the read (a deletion while the refresh was at finX is
+		// refilled from this refresh, not from another one).
+		if attempt == 0 && (apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) || apierrors.IsNotFound(err)) {
 			a = nil
 			continue
 		}
