@@ -35,6 +35,10 @@ import (
 // older than this looks itself.
 const credentialsRecheck = 2 * time.Minute
 
+// credentialsForgetAfter is how long a reading nobody uses stays in memory: a deleted client's
+// secret should not stay for the life of the process.
+const credentialsForgetAfter = 3 * credentialsRecheck
+
 // Credentials keeps what each credentials Secret held at its last read, in memory only, so that the
 // thousands of connections of one client cost one read per check rather than one per reconcile.
 // A change of the client (another Secret or other keys) is another entry; a change of the Secret
@@ -44,8 +48,9 @@ type Credentials struct {
 	Reader client.Reader
 	Clock  clock.PassiveClock
 
-	mu      sync.Mutex
-	entries map[credentialsKey]*credentialsEntry
+	mu       sync.Mutex
+	entries  map[credentialsKey]*credentialsEntry
+	prunedAt time.Time
 }
 
 type credentialsKey struct {
@@ -55,7 +60,9 @@ type credentialsKey struct {
 
 type credentialsEntry struct {
 	// mu makes one read at a time per Secret: connections that find it due wait for that read.
-	mu     sync.Mutex
+	mu sync.Mutex
+	// usedAt is the last time anyone asked for the entry (guarded by Credentials.mu).
+	usedAt time.Time
 	readAt time.Time
 	id     string
 	secret string
@@ -92,11 +99,7 @@ func (m *Credentials) read(ctx context.Context, key types.NamespacedName, ref v1
 	e := m.entry(keyOf(key, ref))
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	clk := m.Clock
-	if clk == nil {
-		clk = clock.RealClock{}
-	}
-	at := clk.Now()
+	at := m.now()
 	// A reading from the future (the clock stepped back) is not trusted.
 	if !now && !e.readAt.IsZero() && !at.Before(e.readAt) && at.Sub(e.readAt) < credentialsRecheck {
 		return e.id, e.secret, e.rv, e.err
@@ -111,15 +114,32 @@ func (m *Credentials) read(ctx context.Context, key types.NamespacedName, ref v1
 }
 
 func (m *Credentials) entry(k credentialsKey) *credentialsEntry {
+	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.entries == nil {
 		m.entries = map[credentialsKey]*credentialsEntry{}
+	}
+	if now.Sub(m.prunedAt) > credentialsRecheck || now.Before(m.prunedAt) {
+		m.prunedAt = now
+		for old, o := range m.entries {
+			if now.Sub(o.usedAt) > credentialsForgetAfter {
+				delete(m.entries, old)
+			}
+		}
 	}
 	e, ok := m.entries[k]
 	if !ok {
 		e = &credentialsEntry{}
 		m.entries[k] = e
 	}
+	e.usedAt = now
 	return e
+}
+
+func (m *Credentials) now() time.Time {
+	if m.Clock == nil {
+		return clock.RealClock{}.Now()
+	}
+	return m.Clock.Now()
 }
