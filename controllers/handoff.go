@@ -105,6 +105,11 @@ func (h *CallbackHandoff) Deliver(ctx context.Context, req callback.Request) (ca
 		if p == nil {
 			return res, errors.New("the connection's private Secret does not exist yet")
 		}
+		if pending := p.Callback(); pending != nil && pending.StateHash != hash && linkForState(conn, pending.StateHash) != nil {
+			// The Secret has one hand-off slot, and the other current link's result waits in it:
+			// overwriting it would lose an authorisation code or a renewal. The browser retries.
+			return res, errOtherFlowPending
+		}
 		err = tokenstore.RecordCallback(ctx, h.Cache, p, cb)
 		switch {
 		case errors.Is(err, tokenstore.ErrStateUsed):
@@ -117,6 +122,10 @@ func (h *CallbackHandoff) Deliver(ctx context.Context, req callback.Request) (ca
 		return res, nil
 	}
 }
+
+// errOtherFlowPending: the result of the connection's other current link is still waiting for the
+// reconciler (the endpoint answers "temporarily unavailable").
+var errOtherFlowPending = errors.New("the result of the connection's other link is still being processed")
 
 // linkForState returns the connection's current link, authorisation or re-consent, that carries
 // this state hash (nil if none).
