@@ -17,18 +17,27 @@ limitations under the License.
 package controllers_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
 	"github.com/finx-operator/finx-operator/internal/apifault"
 	"github.com/finx-operator/finx-operator/internal/sandbox"
 )
 
-// Review of the consent change: the two link slots, and re-consent results that meet failed writes.
+// Review of the consent change: the two link slots, re-consent results that meet failed writes,
+// and what finX's free-text account data can do to status.
 
 // reconsentLink makes finX report a sync only the user can fix and waits for the re-consent link
 // that follows (the clock moves 2 s so the failure is newer than the consent).
@@ -130,4 +139,90 @@ var _ = Describe("Consent review", func() {
 		}).WithTimeout(20 * time.Second).Should(Succeed())
 	})
 
+	Context("with account data finX may send", func() {
+		// rewrite puts a handler in front of the sandbox that passes everything through and lets
+		// edit change the decoded /rest/accounts answer.
+		rewrite := func(edit func(accts []any)) {
+			target, err := url.Parse(sandboxURL)
+			Expect(err).NotTo(HaveOccurred())
+			proxy := httputil.NewSingleHostReverseProxy(target)
+			proxy.ModifyResponse = func(resp *http.Response) error {
+				if resp.Request.URL.Path != "/rest/accounts" || resp.StatusCode != http.StatusOK {
+					return nil
+				}
+				body, err := io.ReadAll(resp.Body)
+				if err != nil {
+					return err
+				}
+				var m map[string]any
+				if json.Unmarshal(body, &m) == nil {
+					if accts, ok := m["accounts"].([]any); ok {
+						edit(accts)
+						body, _ = json.Marshal(m)
+					}
+				}
+				resp.Body = io.NopCloser(bytes.NewReader(body))
+				resp.ContentLength = int64(len(body))
+				resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+				return nil
+			}
+			front.use(proxy)
+		}
+		failing := func(a map[string]any, msg string) {
+			now := clk.Now().UTC()
+			a["status"] = map[string]any{
+				"synced_at":    now.Add(time.Minute).Format(time.RFC3339),
+				"succeeded_at": now.Add(-time.Hour).Format(time.RFC3339),
+				"message":      msg,
+			}
+		}
+
+		It("keeps full IBANs in finX's sync messages out of status and events", func() {
+			var iban string
+			rewrite(func(accts []any) {
+				a := accts[0].(map[string]any)
+				iban, _ = a["iban"].(string)
+				// A bank's message quoting the account, grouped as people write IBANs.
+				var grouped []string
+				for i := 0; i < len(iban); i += 4 {
+					grouped = append(grouped, iban[i:min(i+4, len(iban))])
+				}
+				failing(a, "Login credentials invalid for account "+strings.Join(grouped, " ")+" ("+iban+")")
+			})
+			t := newTenantVia(frontURL, nil)
+			c := t.connection("iban-in-message")
+			authorize(c)
+			Eventually(func() string { return condOf(get(c), v1.ConditionSynced) }).WithTimeout(20 * time.Second).
+				Should(Equal("False/" + v1.ReasonSyncNeedsUser))
+			Expect(iban).To(HaveLen(22))
+			raw, err := json.Marshal(get(c).Status)
+			Expect(err).NotTo(HaveOccurred())
+			digits := func(s string) string { return strings.ReplaceAll(s, " ", "") }
+			Expect(digits(string(raw))).NotTo(ContainSubstring(iban[:18]), "no full IBAN in status")
+			Expect(condition(c, v1.ConditionSynced).Message).To(ContainSubstring("****"+iban[18:]), "the message shows the IBAN masked")
+			for _, e := range append(warningEvents(c, v1.ReasonConsentRenewalDue), eventsFor(c, "Normal", v1.ReasonConsentLinkIssued)...) {
+				Expect(digits(e.Note)).NotTo(ContainSubstring(iban[:18]), "no full IBAN in events")
+			}
+		})
+
+		It("turns an account id too long for status into a read error, not a status that cannot be written", func() {
+			long := strings.Repeat("A", 40000)
+			rewrite(func(accts []any) {
+				a := accts[0].(map[string]any)
+				a["account_id"] = long
+				failing(a, "invalid credentials")
+			})
+			t := newTenantVia(frontURL, nil)
+			c := t.connection("long-id")
+			authorize(c)
+			Eventually(func(g Gomega) {
+				a := get(c).Status.Accounts
+				g.Expect(a).NotTo(BeNil(), "status was written")
+				g.Expect(a.LastReadError).NotTo(BeNil())
+				g.Expect(a.LastReadError.Reason).To(Equal(v1.ReasonFinXBadResponse))
+			}).WithTimeout(20 * time.Second).Should(Succeed())
+			Expect(condition(c, v1.ConditionSynced).Status).To(Equal(metav1.ConditionUnknown))
+			Expect(get(c).Status.Phase).To(Equal(v1.PhaseConnected))
+		})
+	})
 })

@@ -19,6 +19,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -145,7 +146,7 @@ func accountItems(accts []finx.Account) []v1.BankAccountStatus {
 			IBAN:        maskIBAN(a.IBAN),
 			SyncedAt:    ptrTime(a.Status.SyncedAt),
 			SucceededAt: ptrTime(a.Status.SucceededAt),
-			SyncMessage: a.Status.Message,
+			SyncMessage: maskIBANs(a.Status.Message),
 		})
 	}
 	// finX's order is not a contract; a stable order keeps an unchanged read from rewriting status.
@@ -164,6 +165,16 @@ func maskIBAN(iban string) string {
 		return "****"
 	}
 	return "****" + string(r[len(r)-4:])
+}
+
+// ibanLike matches an IBAN written compact or in groups of four: a country code, two check digits
+// and 11 to 30 more letters or digits.
+var ibanLike = regexp.MustCompile(`\b[A-Z]{2}[0-9]{2}(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,4})?)\b`)
+
+// maskIBANs masks every IBAN in finX's free-text sync message: a bank may quote the account, and
+// the message goes to status and events, which namespace viewers read.
+func maskIBANs(msg string) string {
+	return ibanLike.ReplaceAllStringFunc(msg, maskIBAN)
 }
 
 // syncProblem is how finX's message about a failed sync reads: whether only the end user can fix
