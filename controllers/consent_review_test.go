@@ -139,6 +139,35 @@ var _ = Describe("Consent review", func() {
 		}).WithTimeout(20 * time.Second).Should(Succeed())
 	})
 
+	It("records a re-consent whose status write after the exchange failed", func() {
+		t := tenantWithConsent(sandboxConsentURL, 2*time.Hour)
+		c := t.connection("lost-reconsent")
+		authorize(c)
+		link := reconsentLink(c, sbxConsent, "lost-reconsent")
+		given := get(c).Status.Consent.GivenAt
+		chain := readTokens(c).refresh
+
+		DeferCleanup(apiFaults.Add(apifault.Rule{
+			Method: http.MethodPatch, PathContains: "/bankconnections/" + c.Name + "/status",
+			BodyHas: []string{`"Renewed"`}, Action: apifault.Refuse, Status: http.StatusInternalServerError, Count: 1,
+		}))
+		before := apiFaults.Counts()["refused"]
+		clk.Step(5 * time.Second) // the user takes a moment in the widget
+		redirect := completeWidget(link.URL, sandbox.DriveOptions{})
+		Expect(redirect.Query().Get("code")).NotTo(BeEmpty())
+		Expect(visit(http.MethodGet, redirect).status).To(Equal(http.StatusOK))
+
+		Eventually(func() string { return readTokens(c).refresh }).WithTimeout(20 * time.Second).ShouldNot(Equal(chain))
+		Eventually(func(g Gomega) {
+			got := get(c)
+			g.Expect(got.Status.Consent.LastRenewal).NotTo(BeNil())
+			g.Expect(got.Status.Consent.LastRenewal.Result).To(Equal(v1.ConsentRenewed))
+			g.Expect(got.Status.Consent.GivenAt.Time).To(BeTemporally(">", given.Time))
+			g.Expect(got.Status.ConsentLink).To(BeNil(), "the used re-consent link is gone")
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+		Expect(apiFaults.Counts()["refused"]).To(BeNumerically(">", before), "the fault did hit the status write")
+	})
+
 	Context("with account data finX may send", func() {
 		// rewrite puts a handler in front of the sandbox that passes everything through and lets
 		// edit change the decoded /rest/accounts answer.
