@@ -19,6 +19,7 @@ package controllers_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httputil"
@@ -171,7 +172,7 @@ var _ = Describe("Consent review", func() {
 	Context("with account data finX may send", func() {
 		// rewrite puts a handler in front of the sandbox that passes everything through and lets
 		// edit change the decoded /rest/accounts answer.
-		rewrite := func(edit func(accts []any)) {
+		rewrite := func(edit func(accts []any) []any) {
 			target, err := url.Parse(sandboxURL)
 			Expect(err).NotTo(HaveOccurred())
 			proxy := httputil.NewSingleHostReverseProxy(target)
@@ -186,7 +187,7 @@ var _ = Describe("Consent review", func() {
 				var m map[string]any
 				if json.Unmarshal(body, &m) == nil {
 					if accts, ok := m["accounts"].([]any); ok {
-						edit(accts)
+						m["accounts"] = edit(accts)
 						body, _ = json.Marshal(m)
 					}
 				}
@@ -208,7 +209,7 @@ var _ = Describe("Consent review", func() {
 
 		It("keeps full IBANs in finX's sync messages out of status and events", func() {
 			var iban string
-			rewrite(func(accts []any) {
+			rewrite(func(accts []any) []any {
 				a := accts[0].(map[string]any)
 				iban, _ = a["iban"].(string)
 				// A bank's message quoting the account, grouped as people write IBANs.
@@ -217,6 +218,7 @@ var _ = Describe("Consent review", func() {
 					grouped = append(grouped, iban[i:min(i+4, len(iban))])
 				}
 				failing(a, "Login credentials invalid for account "+strings.Join(grouped, " ")+" ("+iban+")")
+				return accts
 			})
 			t := newTenantVia(frontURL, nil)
 			c := t.connection("iban-in-message")
@@ -234,12 +236,35 @@ var _ = Describe("Consent review", func() {
 			}
 		})
 
+		It("keeps status within the API server's object size limit when finX lists very many accounts", func() {
+			// As many as fit finX's answer within the client's 1 MiB limit.
+			const n = 40000
+			rewrite(func([]any) []any {
+				many := make([]any, 0, n)
+				for i := range n {
+					many = append(many, map[string]any{"account_id": fmt.Sprintf("A%06d", i)})
+				}
+				return many
+			})
+			t := newTenantVia(frontURL, nil)
+			c := t.connection("many-accounts")
+			authorize(c)
+			Eventually(func(g Gomega) {
+				a := get(c).Status.Accounts
+				g.Expect(a).NotTo(BeNil(), "status was written")
+				g.Expect(a.Count).To(BeEquivalentTo(n), "the count is finX's")
+				g.Expect(len(a.Items)).To(BeNumerically("<=", 100), "status lists a bounded number")
+			}).WithTimeout(20 * time.Second).Should(Succeed())
+			Expect(condOf(get(c), v1.ConditionSynced)).To(Equal("False/"+v1.ReasonSyncStale), "finX reports no sync of them")
+		})
+
 		It("turns an account id too long for status into a read error, not a status that cannot be written", func() {
 			long := strings.Repeat("A", 40000)
-			rewrite(func(accts []any) {
+			rewrite(func(accts []any) []any {
 				a := accts[0].(map[string]any)
 				a["account_id"] = long
 				failing(a, "invalid credentials")
+				return accts
 			})
 			t := newTenantVia(frontURL, nil)
 			c := t.connection("long-id")

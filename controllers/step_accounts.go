@@ -38,6 +38,8 @@ const (
 	// accountsRetry bounds the wait after a failed read: soon enough to notice a recovery, rare
 	// enough to add nothing to an outage.
 	accountsRetry = 30 * time.Minute
+	// maxStatusAccounts bounds status.accounts.items (the first by id); count has them all.
+	maxStatusAccounts = 100
 )
 
 // followBankData watches what the live chain is for: it reads the accounts and their bank syncs
@@ -92,8 +94,11 @@ func (r *BankConnectionReconciler) readAccounts(ctx context.Context, st *reconci
 		r.event(st, corev1.EventTypeWarning, v1.ReasonAccountsReadFailed, "%s", msg)
 		return nil
 	}
-	a.Items = accountItems(accts)
-	a.Count = int32(len(a.Items))
+	items := accountItems(accts)
+	a.Count = int32(len(items))
+	// finX's answer may list any number of accounts; status stays far below the API server's
+	// object size limit whatever it sends.
+	a.Items = items[:min(len(items), maxStatusAccounts)]
 	a.ReadAt = ptrTime(st.now)
 	a.NextReadAt = nextAccountsRead(st, st.now.Add(interval))
 	a.LastReadError = nil
