@@ -44,6 +44,25 @@ func TestMaskIBANShowsTheLastFourOnly(t *testing.T) {
 	}
 }
 
+func TestMaskIBANsInSyncMessages(t *testing.T) {
+	for in, want := range map[string]string{
+		"Login failed for DE89370400440532013000.":                      "Login failed for ****3000.",
+		"Konto DE89 3704 0044 0532 0130 00 gesperrt":                    "Konto ****3000 gesperrt",
+		"GB29NWBK60161331926819 and DE02 1203 0000 0000 2020 51 LOCKED": "****6819 and ****2051 LOCKED",
+		"Invalid credentials":                                           "Invalid credentials",
+		"Error DE12 at bank":                                            "Error DE12 at bank",
+	} {
+		if got := maskIBANs(in); got != want {
+			t.Errorf("maskIBANs(%q) = %q, want %q", in, got, want)
+		}
+	}
+	items := accountItems([]finx.Account{{AccountID: "A1", IBAN: "DE89370400440532013000",
+		Status: finx.AccountStatus{Message: "credentials invalid for DE89370400440532013000"}}})
+	if got := items[0].SyncMessage; got != "credentials invalid for ****3000" {
+		t.Errorf("sync message %q keeps the IBAN", got)
+	}
+}
+
 func TestAccountItemsKeepNoOwnerOrBalance(t *testing.T) {
 	synced := time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
 	items := accountItems([]finx.Account{

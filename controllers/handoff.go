@@ -105,12 +105,21 @@ func (h *CallbackHandoff) Deliver(ctx context.Context, req callback.Request) (ca
 		if err != nil {
 			return res, redactAPIError(err)
 		}
-		if p == nil {
+		var pending *tokenstore.Callback
+		if p != nil {
+			pending = p.Callback()
+		}
+		switch {
+		case p == nil:
 			// The first hand-off of the connection makes its private Secret, bound as its deletion
 			// policy says, in the same write.
 			_, err = tokenstore.CreateWithCallback(ctx, h.Cache, conn, key,
 				conn.Spec.SecretsDeletionPolicy == v1.DeletionPolicyRetain, retention(conn), cb)
-		} else {
+		case pending != nil && pending.StateHash != hash && linkForState(conn, pending.StateHash) != nil:
+			// The Secret has one hand-off slot, and the other current link's result waits in it:
+			// overwriting it would lose an authorisation code or a renewal. The browser retries.
+			return res, errOtherFlowPending
+		default:
 			err = tokenstore.RecordCallback(ctx, h.Cache, p, cb)
 		}
 		switch {
@@ -124,6 +133,10 @@ func (h *CallbackHandoff) Deliver(ctx context.Context, req callback.Request) (ca
 		return res, nil
 	}
 }
+
+// errOtherFlowPending: the result of the connection's other current link is still waiting for the
+// reconciler (the endpoint answers "temporarily unavailable").
+var errOtherFlowPending = errors.New("the result of the connection's other link is still being processed")
 
 // linkForState returns the connection's current link, authorisation or re-consent, that carries
 // this state hash (nil if none).

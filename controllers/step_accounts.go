@@ -19,6 +19,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -37,6 +38,8 @@ const (
 	// accountsRetry bounds the wait after a failed read: soon enough to notice a recovery, rare
 	// enough to add nothing to an outage.
 	accountsRetry = 30 * time.Minute
+	// maxStatusAccounts bounds status.accounts.items (the first by id); count has them all.
+	maxStatusAccounts = 100
 )
 
 // followBankData watches what the live chain is for: it reads the accounts and their bank syncs
@@ -91,8 +94,11 @@ func (r *BankConnectionReconciler) readAccounts(ctx context.Context, st *reconci
 		r.event(st, corev1.EventTypeWarning, v1.ReasonAccountsReadFailed, "%s", msg)
 		return nil
 	}
-	a.Items = accountItems(accts)
-	a.Count = int32(len(a.Items))
+	items := accountItems(accts)
+	a.Count = int32(len(items))
+	// finX's answer may list any number of accounts; status stays far below the API server's
+	// object size limit whatever it sends.
+	a.Items = items[:min(len(items), maxStatusAccounts)]
 	a.ReadAt = ptrTime(st.now)
 	a.NextReadAt = nextAccountsRead(st, st.now.Add(interval))
 	a.LastReadError = nil
@@ -145,7 +151,7 @@ func accountItems(accts []finx.Account) []v1.BankAccountStatus {
 			IBAN:        maskIBAN(a.IBAN),
 			SyncedAt:    ptrTime(a.Status.SyncedAt),
 			SucceededAt: ptrTime(a.Status.SucceededAt),
-			SyncMessage: a.Status.Message,
+			SyncMessage: maskIBANs(a.Status.Message),
 		})
 	}
 	// finX's order is not a contract; a stable order keeps an unchanged read from rewriting status.
@@ -164,6 +170,16 @@ func maskIBAN(iban string) string {
 		return "****"
 	}
 	return "****" + string(r[len(r)-4:])
+}
+
+// ibanLike matches an IBAN written compact or in groups of four: a country code, two check digits
+// and 11 to 30 more letters or digits.
+var ibanLike = regexp.MustCompile(`\b[A-Z]{2}[0-9]{2}(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,4})?)\b`)
+
+// maskIBANs masks every IBAN in finX's free-text sync message: a bank may quote the account, and
+// the message goes to status and events, which namespace viewers read.
+func maskIBANs(msg string) string {
+	return ibanLike.ReplaceAllStringFunc(msg, maskIBAN)
 }
 
 // syncProblem is how finX's message about a failed sync reads: whether only the end user can fix

@@ -154,11 +154,11 @@ func (r *BankConnectionReconciler) markAuthorized(st *reconcileState) {
 		// A re-consent whose code was exchanged: a new chain and a renewed consent. A pending
 		// authorisation link (a relink) is left to the user.
 		c.Status.ConsentLink = nil
-		startConsent(st, &v1.ConsentRenewalStatus{Result: v1.ConsentRenewed, Time: metav1.NewTime(st.now),
+		startConsent(st, st.now, &v1.ConsentRenewalStatus{Result: v1.ConsentRenewed, Time: metav1.NewTime(st.now),
 			Message: "The user renewed the bank consent; its code was exchanged for a new refresh chain."})
 	} else {
 		c.Status.Link = nil
-		startConsent(st, nil)
+		startConsent(st, st.now, nil)
 	}
 	st.setCondition(v1.ConditionAuthorized, metav1.ConditionTrue, v1.ReasonAuthorized, "The user authorised access through the finX widget.")
 	if c.Status.Link == nil {

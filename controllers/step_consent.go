@@ -40,16 +40,23 @@ const (
 // for renewal consentRenewalBefore ahead, at most half the lifetime ahead so that a fresh consent
 // is never due at once.
 func consentDates(st *reconcileState, given time.Time) v1.ConsentStatus {
-	lifetime := st.client.consentLifetime
+	lifetime := defaultConsentLifetime
+	if st.client != nil {
+		lifetime = st.client.consentLifetime
+	} else {
+		// Tokens held over from an earlier reconcile are stored before the client is resolved:
+		// the next reconcile dates the consent by the client's lifetime (dateConsent).
+		st.requeue(st.now.Add(time.Second))
+	}
 	lead := min(durationOr(st.conn.Spec.ConsentRenewalBefore, defaultConsentRenewalBefore), lifetime/2)
 	exp := given.Add(lifetime)
 	return v1.ConsentStatus{GivenAt: metav1.NewTime(given), ExpiresAt: metav1.NewTime(exp), RenewalDueAt: metav1.NewTime(exp.Add(-lead))}
 }
 
-// startConsent records a consent the user gave just now: an authorisation or a completed
+// startConsent records a consent the user gave at given: an authorisation or a completed
 // re-consent.
-func startConsent(st *reconcileState, renewal *v1.ConsentRenewalStatus) {
-	d := consentDates(st, st.now.Truncate(time.Second))
+func startConsent(st *reconcileState, given time.Time, renewal *v1.ConsentRenewalStatus) {
+	d := consentDates(st, given.Truncate(time.Second))
 	d.LastRenewal = renewal
 	st.conn.Status.Consent = &d
 	st.accountsDue = true // the syncs a new consent allows are worth a look at once
@@ -205,12 +212,17 @@ func (r *BankConnectionReconciler) handleConsentCallback(ctx context.Context, st
 		}
 		return true, r.exchangeCode(ctx, st, cb)
 	case cb.Result == tokenstore.CallbackSuccess:
-		if err := tokenstore.Abandon(ctx, r.Client, st.private); err != nil {
-			return false, err
+		// The hand-off is the only record of this renewal, so it stays in the Secret until status
+		// holds the renewal: a failed status write must not lose it. The next reconcile finds it
+		// for no current link and drops it. Dated from its arrival, a repeat records the same.
+		given := cb.ReceivedAt
+		if given.IsZero() {
+			given = st.now
 		}
-		startConsent(st, &v1.ConsentRenewalStatus{Result: v1.ConsentRenewed, Time: metav1.NewTime(st.now),
+		startConsent(st, given, &v1.ConsentRenewalStatus{Result: v1.ConsentRenewed, Time: metav1.NewTime(given.Truncate(time.Second)),
 			Message: "The user renewed the bank consent; the refresh chain is unchanged."})
 		st.conn.Status.ConsentLink = nil
+		st.requeue(st.now.Add(time.Second))
 		r.event(st, corev1.EventTypeNormal, v1.ReasonConsentRenewed, "The user renewed the bank consent; it now expires at %s", stamp(&st.conn.Status.Consent.ExpiresAt))
 		return false, nil
 	case cb.Result == tokenstore.CallbackCancelled:

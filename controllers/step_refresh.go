@@ -95,9 +95,25 @@ func (r *BankConnectionReconciler) adoptChain(ctx context.Context, st *reconcile
 		if st.private.Callback() == nil {
 			c.Status.Link = nil
 		}
+	} else if reconsentExchanged(st) {
+		// Likewise for a re-consent: its link is used up and the consent was renewed.
+		st.consentFlow = true
+		r.markAuthorized(st)
 	}
 	log.FromContext(ctx).Info("status did not describe the chain in the private Secret; adopted the Secret's and refreshing it now")
 	return true
+}
+
+// reconsentExchanged reports a chain in the private Secret that the re-consent link's code
+// produced: not yet refreshed (an exchange starts the count at zero), and the link's state was
+// handed over and is no longer waiting in the Secret.
+func reconsentExchanged(st *reconcileState) bool {
+	l := st.conn.Status.ConsentLink
+	if l == nil || st.private.Rotations() != 0 || !st.private.StateConsumed(l.StateHash) {
+		return false
+	}
+	cb := st.private.Callback()
+	return cb == nil || cb.StateHash != l.StateHash
 }
 
 func maxTime(a, b time.Time) time.Time {

@@ -81,6 +81,10 @@ func (r *BankConnectionReconciler) committed(ctx context.Context, st *reconcileS
 	st.freshAccess, st.freshAccessExpiresAt = t.AccessToken, t.AccessExpiresAt
 	c.Status.RefreshToken = chainStatus(c, stored)
 	if op == spend.Exchange {
+		if l := c.Status.ConsentLink; l != nil && res.StateHash != "" && l.StateHash == res.StateHash {
+			// The re-consent's code, also when its tokens were held over from an earlier reconcile.
+			st.consentFlow = true
+		}
 		r.markAuthorized(st)
 		st.clearFailures() // a new authorisation starts afresh
 	} else {

@@ -453,7 +453,7 @@ type AccountsStatus struct {
 	// nextReadAt is when the operator reads them next.
 	// +optional
 	NextReadAt *metav1.Time `json:"nextReadAt,omitempty"`
-	// items are the accounts, by finX account id.
+	// items are the accounts, by finX account id: at most the first 100 (count has them all).
 	// +optional
 	// +listType=map
 	// +listMapKey=id

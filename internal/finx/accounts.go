@@ -19,6 +19,7 @@ package finx
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"time"
 )
@@ -100,6 +101,9 @@ func (c *Client) ListAccounts(ctx context.Context, accessToken string) ([]Accoun
 	return accts, nil
 }
 
+// maxAccountID bounds an account_id (finX's are a few dozen characters).
+const maxAccountID = 256
+
 // parseAccounts requires an "accounts" array whose entries all have an account_id.
 func parseAccounts(raw []byte) ([]Account, string) {
 	var w struct {
@@ -115,6 +119,10 @@ func parseAccounts(raw []byte) ([]Account, string) {
 	for _, a := range *w.Accounts {
 		if a.AccountID == "" {
 			return nil, "response has an account without account_id"
+		}
+		if len(a.AccountID) > maxAccountID {
+			// An id is sent back to finX and quoted in messages; one this long is no id.
+			return nil, fmt.Sprintf("response has an account_id longer than %d bytes", maxAccountID)
 		}
 		acct := Account{AccountID: a.AccountID, AccessID: a.AccessID, Name: a.Name, Owner: a.Owner, IBAN: a.IBAN,
 			AccountNumber: a.AccountNumber, BankCode: a.BankCode, BankName: a.BankName, BIC: a.BIC,

@@ -137,8 +137,8 @@ func FuzzParseData(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		if accts, reason := parseAccounts(raw); reason == "" {
 			for _, a := range accts {
-				if a.AccountID == "" {
-					t.Fatal("account without id accepted")
+				if a.AccountID == "" || len(a.AccountID) > maxAccountID {
+					t.Fatalf("account id of length %d accepted", len(a.AccountID))
 				}
 			}
 		}

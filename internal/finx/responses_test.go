@@ -179,6 +179,7 @@ func TestResponseClassification(t *testing.T) {
 		{"accounts missing array", accounts, 200, nil, `{"data":[]}`, ClassMalformedResponse},
 		{"accounts null array", accounts, 200, nil, `{"accounts":null}`, ClassMalformedResponse},
 		{"account without id", accounts, 200, nil, `{"accounts":[{"name":"x"}]}`, ClassMalformedResponse},
+		{"account id too long", accounts, 200, nil, `{"accounts":[{"account_id":"` + strings.Repeat("A", maxAccountID+1) + `"}]}`, ClassMalformedResponse},
 		{"account bad timestamp", accounts, 200, nil, `{"accounts":[{"account_id":"A","status":{"synced_at":"yesterday"}}]}`, ClassMalformedResponse},
 		{"account bad amount", accounts, 200, nil, `{"accounts":[{"account_id":"A","balance":{"balance":"lots"}}]}`, ClassMalformedResponse},
 		{"accounts 401", accounts, 401, map[string]string{"WWW-Authenticate": `Bearer realm="finX", error="invalid_token"`}, ``, ClassAccessTokenRejected},
