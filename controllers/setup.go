@@ -30,6 +30,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/finx-operator/finx-operator/internal/callback"
+	"github.com/finx-operator/finx-operator/internal/eventrec"
 	"github.com/finx-operator/finx-operator/internal/finx"
 	"github.com/finx-operator/finx-operator/internal/metrics"
 	"github.com/finx-operator/finx-operator/internal/spend"
@@ -143,7 +144,16 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		Observe:     rec.ObserveRequest,
 		HTTPClient:  o.HTTPClient,
 	}
-	bc := NewBankConnectionReconciler(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetEventRecorder("finx-operator"), clients, rec)
+	// One recorder for every event the operator sends; it keeps no copy of an Event once written
+	// (client-go's broadcaster keeps each for minutes: kilobytes per connection at scale).
+	events := eventrec.New(eventrec.Options{
+		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Controller: "finx-operator", Clock: clk,
+		Log: mgr.GetLogger().WithName("events"), Dropped: rec.EventDropped,
+	})
+	if err := mgr.Add(events); err != nil {
+		return err
+	}
+	bc := NewBankConnectionReconciler(mgr.GetClient(), mgr.GetAPIReader(), events, clients, rec)
 	bc.MaxConcurrentReconciles = o.MaxConcurrentReconciles
 	bc.Spends.Timeout = o.SpendTimeout
 	bc.Spends.Identity = spend.NewIdentity(o.InstanceID)
