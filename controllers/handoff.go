@@ -25,6 +25,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
@@ -38,6 +39,9 @@ import (
 type CallbackHandoff struct {
 	// Cache is the manager's cached client, with the indexes from RegisterIndexes.
 	Cache client.Client
+	// Informers is the manager's cache; the state lookup scans its BankConnection store in place.
+	// Optional: without it the lookup lists the cache.
+	Informers cache.Informers
 	// APIReader reads the private Secret fresh before it is written.
 	APIReader client.Reader
 	Clock     clock.PassiveClock
@@ -140,12 +144,12 @@ func linkForState(c *v1.BankConnection, hash string) *v1.LinkStatus {
 func (h *CallbackHandoff) findConnection(ctx context.Context, hash string) (*v1.BankConnection, error) {
 	wait := firstLookupRetry
 	for attempt := 0; attempt < lookupAttempts; attempt++ {
-		list := &v1.BankConnectionList{}
-		if err := h.Cache.List(ctx, list, client.MatchingFields{indexStateHash: hash}); err != nil {
+		found, err := connectionsWithState(ctx, h.Informers, h.Cache, hash)
+		if err != nil {
 			return nil, err
 		}
-		if len(list.Items) == 1 {
-			return &list.Items[0], nil
+		if len(found) == 1 {
+			return found[0], nil
 		}
 		used, err := h.stateConsumed(ctx, hash)
 		if err != nil {

@@ -179,7 +179,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		Ready: o.CallbackReady,
 		Log:   mgr.GetLogger().WithName("callback"),
 		Handoff: &CallbackHandoff{
-			Cache: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: bc.Clock,
+			Cache: mgr.GetClient(), Informers: mgr.GetCache(), APIReader: mgr.GetAPIReader(), Clock: bc.Clock,
 		},
 	})
 }
