@@ -21,7 +21,6 @@ import (
 	"errors"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
@@ -78,7 +77,7 @@ func (h *CallbackHandoff) Deliver(ctx context.Context, req callback.Request) (ca
 	if link == nil {
 		// The cache still showed the link; the API server no longer does. A state already used is
 		// reported as such (409), not as unknown.
-		if used, err := h.stateConsumed(ctx, hash); err == nil && used {
+		if used, err := stateConsumed(ctx, h.Informers, h.Cache, hash); err == nil && used {
 			return callback.Result{}, callback.ErrStateUsed
 		}
 		return callback.Result{}, callback.ErrUnknownState
@@ -151,7 +150,7 @@ func (h *CallbackHandoff) findConnection(ctx context.Context, hash string) (*v1.
 		if len(found) == 1 {
 			return found[0], nil
 		}
-		used, err := h.stateConsumed(ctx, hash)
+		used, err := stateConsumed(ctx, h.Informers, h.Cache, hash)
 		if err != nil {
 			return nil, err
 		}
@@ -166,14 +165,6 @@ func (h *CallbackHandoff) findConnection(ctx context.Context, hash string) (*v1.
 		wait = min(2*wait, maxLookupInterval)
 	}
 	return nil, callback.ErrUnknownState
-}
-
-func (h *CallbackHandoff) stateConsumed(ctx context.Context, hash string) (bool, error) {
-	list := &corev1.SecretList{}
-	if err := h.Cache.List(ctx, list, client.MatchingFields{indexConsumedState: hash}); err != nil {
-		return false, err
-	}
-	return len(list.Items) > 0, nil
 }
 
 // redactAPIError keeps Kubernetes error text (which admission policies may fill with object content)

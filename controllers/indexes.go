@@ -18,7 +18,7 @@ package controllers
 
 import (
 	"context"
-	"strings"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -30,37 +30,62 @@ import (
 	"github.com/finx-operator/finx-operator/internal/tokenstore"
 )
 
-// Cache indexes. The callback endpoint recognises a replayed state by the consumed list kept on the
-// private Secret.
-const (
-	indexConsumedState = "metadata.annotations.consumedStates"
-	indexClientRef     = "spec.clientRef"
-)
+// indexClientRef maps a client to the connections that use it (the fan-out of a client change).
+const indexClientRef = "spec.clientRef"
 
-// RegisterIndexes adds the cache indexes used by the reconciler and the callback hand-off.
+// RegisterIndexes adds the cache index used by the reconciler.
 // BankConnectionReconciler.SetupWithManager calls it; call it once per manager.
 func RegisterIndexes(ctx context.Context, mgr ctrl.Manager) error {
-	fi := mgr.GetFieldIndexer()
-	if err := fi.IndexField(ctx, &v1.BankConnection{}, indexClientRef, func(o client.Object) []string {
+	return mgr.GetFieldIndexer().IndexField(ctx, &v1.BankConnection{}, indexClientRef, func(o client.Object) []string {
 		c := o.(*v1.BankConnection)
 		kind := c.Spec.ClientRef.Kind
 		if kind == "" {
 			kind = v1.ClientKindFinXClient
 		}
 		return []string{clientRefKey(kind, c.Spec.ClientRef.Name)}
-	}); err != nil {
-		return err
+	})
+}
+
+// cachedObjects returns the objects of obj's kind in the informer's store, in place (they are the
+// cache's own: nothing may write to them), and false if the cache has no single store for the kind
+// (a cache limited to namespaces with --watch-namespaces).
+func cachedObjects(ctx context.Context, informers cache.Informers, obj client.Object) ([]any, bool, error) {
+	if informers == nil {
+		return nil, false, nil
 	}
-	if err := fi.IndexField(ctx, &corev1.Secret{}, indexConsumedState, func(o client.Object) []string {
-		v := o.GetAnnotations()[tokenstore.AnnotationConsumedStates]
-		if v == "" {
-			return nil
+	inf, err := informers.GetInformer(ctx, obj)
+	if err != nil {
+		return nil, false, err
+	}
+	if s, ok := inf.(interface{ GetStore() toolscache.Store }); ok {
+		return s.GetStore().List(), true, nil
+	}
+	return nil, false, nil
+}
+
+// stateConsumed reports whether a cached private Secret lists this state hash as consumed (a
+// replayed callback). Like connectionsWithState, it scans instead of keeping an index of values
+// that no two Secrets share; it runs only when no connection has a link for the hash.
+func stateConsumed(ctx context.Context, informers cache.Informers, c client.Reader, hash string) (bool, error) {
+	objs, ok, err := cachedObjects(ctx, informers, &corev1.Secret{})
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		list := &corev1.SecretList{}
+		if err := c.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+			return false, err
 		}
-		return strings.Split(v, ",")
-	}); err != nil {
-		return err
+		for i := range list.Items {
+			objs = append(objs, &list.Items[i])
+		}
 	}
-	return nil
+	for _, o := range objs {
+		if s, ok := o.(*corev1.Secret); ok && slices.Contains(tokenstore.CachedConsumedStates(s), hash) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // connectionsWithState returns copies of the cached connections whose current link, authorisation
@@ -73,14 +98,9 @@ func RegisterIndexes(ctx context.Context, mgr ctrl.Manager) error {
 // store: there the lookup is an UnsafeDisableDeepCopy List, whose items are shallow copies (about
 // 760 bytes a connection for the duration of the lookup).
 func connectionsWithState(ctx context.Context, informers cache.Informers, c client.Reader, hash string) ([]*v1.BankConnection, error) {
-	if informers != nil {
-		inf, err := informers.GetInformer(ctx, &v1.BankConnection{})
-		if err != nil {
-			return nil, err
-		}
-		if s, ok := inf.(interface{ GetStore() toolscache.Store }); ok {
-			return storeWithState(s.GetStore().List(), hash), nil
-		}
+	objs, ok, err := cachedObjects(ctx, informers, &v1.BankConnection{})
+	if err != nil || ok {
+		return storeWithState(objs, hash), err
 	}
 	list := &v1.BankConnectionList{}
 	if err := c.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
