@@ -18,12 +18,12 @@ package tokenstore
 
 import (
 	"crypto/sha256"
-	"slices"
 	"strings"
-	"unique"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/finx-operator/finx-operator/internal/intern"
 )
 
 // Keys that exist only in a cache view's data, never in a stored Secret: the view keeps in its one
@@ -70,17 +70,17 @@ func ForCache(s *corev1.Secret) *corev1.Secret {
 	}
 	m := s.ObjectMeta
 	v := &corev1.Secret{
-		TypeMeta: metav1.TypeMeta{APIVersion: intern(s.APIVersion), Kind: intern(s.Kind)},
+		TypeMeta: metav1.TypeMeta{APIVersion: intern.String(s.APIVersion), Kind: intern.String(s.Kind)},
 		ObjectMeta: metav1.ObjectMeta{
-			Name: m.Name, Namespace: intern(m.Namespace), UID: m.UID, ResourceVersion: m.ResourceVersion,
+			Name: m.Name, Namespace: intern.String(m.Namespace), UID: m.UID, ResourceVersion: m.ResourceVersion,
 			Generation: m.Generation, CreationTimestamp: m.CreationTimestamp, DeletionTimestamp: m.DeletionTimestamp,
 			DeletionGracePeriodSeconds: m.DeletionGracePeriodSeconds, Finalizers: m.Finalizers,
 		},
-		Type: corev1.SecretType(intern(string(s.Type))),
+		Type: corev1.SecretType(intern.String(string(s.Type))),
 		Data: data,
 	}
 	if metav1.GetControllerOf(s) == nil {
-		v.Labels = internKeys(m.Labels, LabelManagedBy, LabelRole)
+		v.Labels = intern.Keys(m.Labels, LabelManagedBy, LabelRole)
 		if r := m.Annotations[AnnotationRetainedFor]; r != "" {
 			v.Annotations = map[string]string{AnnotationRetainedFor: r}
 		}
@@ -88,7 +88,7 @@ func ForCache(s *corev1.Secret) *corev1.Secret {
 	if len(m.OwnerReferences) > 0 {
 		v.OwnerReferences = make([]metav1.OwnerReference, len(m.OwnerReferences))
 		for i, o := range m.OwnerReferences {
-			o.APIVersion, o.Kind = intern(o.APIVersion), intern(o.Kind)
+			o.APIVersion, o.Kind = intern.String(o.APIVersion), intern.String(o.Kind)
 			v.OwnerReferences[i] = o
 		}
 	}
@@ -112,29 +112,6 @@ func CachedConsumedStates(v *corev1.Secret) []string {
 		return strings.Split(string(b), ",")
 	}
 	return nil
-}
-
-// intern returns the one shared copy of a string that many cached objects repeat.
-func intern(s string) string {
-	if s == "" {
-		return ""
-	}
-	return unique.Make(s).Value()
-}
-
-// internKeys copies m with shared keys, and shared values for the keys whose values repeat.
-func internKeys(m map[string]string, repeating ...string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		if slices.Contains(repeating, k) {
-			v = intern(v)
-		}
-		out[intern(k)] = v
-	}
-	return out
 }
 
 // refreshDigest identifies the refresh token of a Secret or of its cache view ("" when there is
