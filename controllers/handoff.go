@@ -21,10 +21,10 @@ import (
 	"errors"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
@@ -38,6 +38,9 @@ import (
 type CallbackHandoff struct {
 	// Cache is the manager's cached client, with the indexes from RegisterIndexes.
 	Cache client.Client
+	// Informers is the manager's cache; the state lookup scans its BankConnection store in place.
+	// Optional: without it the lookup lists the cache.
+	Informers cache.Informers
 	// APIReader reads the private Secret fresh before it is written.
 	APIReader client.Reader
 	Clock     clock.PassiveClock
@@ -74,7 +77,7 @@ func (h *CallbackHandoff) Deliver(ctx context.Context, req callback.Request) (ca
 	if link == nil {
 		// The cache still showed the link; the API server no longer does. A state already used is
 		// reported as such (409), not as unknown.
-		if used, err := h.stateConsumed(ctx, hash); err == nil && used {
+		if used, err := stateConsumed(ctx, h.Informers, h.Cache, hash); err == nil && used {
 			return callback.Result{}, callback.ErrStateUsed
 		}
 		return callback.Result{}, callback.ErrUnknownState
@@ -153,14 +156,14 @@ func linkForState(c *v1.BankConnection, hash string) *v1.LinkStatus {
 func (h *CallbackHandoff) findConnection(ctx context.Context, hash string) (*v1.BankConnection, error) {
 	wait := firstLookupRetry
 	for attempt := 0; attempt < lookupAttempts; attempt++ {
-		list := &v1.BankConnectionList{}
-		if err := h.Cache.List(ctx, list, client.MatchingFields{indexStateHash: hash}); err != nil {
+		found, err := connectionsWithState(ctx, h.Informers, h.Cache, hash)
+		if err != nil {
 			return nil, err
 		}
-		if len(list.Items) == 1 {
-			return &list.Items[0], nil
+		if len(found) == 1 {
+			return found[0], nil
 		}
-		used, err := h.stateConsumed(ctx, hash)
+		used, err := stateConsumed(ctx, h.Informers, h.Cache, hash)
 		if err != nil {
 			return nil, err
 		}
@@ -175,14 +178,6 @@ func (h *CallbackHandoff) findConnection(ctx context.Context, hash string) (*v1.
 		wait = min(2*wait, maxLookupInterval)
 	}
 	return nil, callback.ErrUnknownState
-}
-
-func (h *CallbackHandoff) stateConsumed(ctx context.Context, hash string) (bool, error) {
-	list := &corev1.SecretList{}
-	if err := h.Cache.List(ctx, list, client.MatchingFields{indexConsumedState: hash}); err != nil {
-		return false, err
-	}
-	return len(list.Items) > 0, nil
 }
 
 // redactAPIError keeps Kubernetes error text (which admission policies may fill with object content)

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -29,8 +30,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
 	"github.com/finx-operator/finx-operator/internal/callback"
+	"github.com/finx-operator/finx-operator/internal/eventrec"
 	"github.com/finx-operator/finx-operator/internal/finx"
+	"github.com/finx-operator/finx-operator/internal/intern"
 	"github.com/finx-operator/finx-operator/internal/metrics"
 	"github.com/finx-operator/finx-operator/internal/spend"
 	"github.com/finx-operator/finx-operator/internal/tokenstore"
@@ -78,6 +82,7 @@ func CacheOptions(watchNamespaces []string) cache.Options {
 				Label:     labels.SelectorFromSet(labels.Set{tokenstore.LabelManagedBy: tokenstore.ManagedByValue}),
 				Transform: secretForCache,
 			},
+			&v1.BankConnection{}: {Transform: connectionForCache},
 		},
 		DefaultTransform: trimForCache,
 	}
@@ -115,6 +120,45 @@ func secretForCache(in any) (any, error) {
 	return trimForCache(in)
 }
 
+// connectionForCache trims a BankConnection and shares the strings that connections repeat: the
+// reconciler reads connections from the cache and computes its status patch against them, so the
+// cached object stays complete, with equal values; only their copies are shared.
+func connectionForCache(in any) (any, error) {
+	c, ok := in.(*v1.BankConnection)
+	if !ok {
+		return trimForCache(in)
+	}
+	if _, err := trimForCache(c); err != nil {
+		return nil, err
+	}
+	c.APIVersion, c.Kind, c.Namespace = intern.String(c.APIVersion), intern.String(c.Kind), intern.String(c.Namespace)
+	c.Labels, c.Annotations = intern.Keys(c.Labels), intern.Keys(c.Annotations)
+	intern.Each(c.Finalizers)
+	sp := &c.Spec
+	sp.ClientRef.Kind = v1.ClientKind(intern.String(string(sp.ClientRef.Kind)))
+	for _, p := range []*string{&sp.ClientRef.Name, &sp.RedirectURI, &sp.ReturnURL, &sp.Language, &sp.ProviderID} {
+		*p = intern.String(*p)
+	}
+	st := &c.Status
+	st.Phase = v1.Phase(intern.String(string(st.Phase)))
+	for i := range st.Conditions {
+		cd := &st.Conditions[i]
+		cd.Type, cd.Reason, cd.Message = intern.String(cd.Type), intern.String(cd.Reason), intern.String(cd.Message)
+		cd.Status = metav1.ConditionStatus(intern.String(string(cd.Status)))
+	}
+	if st.LastError != nil {
+		st.LastError.Reason, st.LastError.Message = intern.String(st.LastError.Reason), intern.String(st.LastError.Message)
+	}
+	if a := st.Accounts; a != nil {
+		for i := range a.Items {
+			it := &a.Items[i]
+			it.BankName, it.Type, it.DisplayName, it.SyncMessage = intern.String(it.BankName), intern.String(it.Type),
+				intern.String(it.DisplayName), intern.String(it.SyncMessage)
+		}
+	}
+	return c, nil
+}
+
 // Setup registers every controller and the callback endpoint with the manager.
 func Setup(mgr ctrl.Manager, o Options) error {
 	rec := o.Metrics
@@ -143,7 +187,16 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		Observe:     rec.ObserveRequest,
 		HTTPClient:  o.HTTPClient,
 	}
-	bc := NewBankConnectionReconciler(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetEventRecorder("finx-operator"), clients, rec)
+	// One recorder for every event the operator sends; it keeps no copy of an Event once written
+	// (client-go's broadcaster keeps each for minutes: kilobytes per connection at scale).
+	events := eventrec.New(eventrec.Options{
+		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Controller: "finx-operator", Clock: clk,
+		Log: mgr.GetLogger().WithName("events"), Dropped: rec.EventDropped,
+	})
+	if err := mgr.Add(events); err != nil {
+		return err
+	}
+	bc := NewBankConnectionReconciler(mgr.GetClient(), mgr.GetAPIReader(), events, clients, rec)
 	bc.MaxConcurrentReconciles = o.MaxConcurrentReconciles
 	bc.Spends.Timeout = o.SpendTimeout
 	bc.Spends.Identity = spend.NewIdentity(o.InstanceID)
@@ -169,7 +222,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		Ready: o.CallbackReady,
 		Log:   mgr.GetLogger().WithName("callback"),
 		Handoff: &CallbackHandoff{
-			Cache: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: bc.Clock,
+			Cache: mgr.GetClient(), Informers: mgr.GetCache(), APIReader: mgr.GetAPIReader(), Clock: bc.Clock,
 		},
 	})
 }

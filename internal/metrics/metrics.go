@@ -34,6 +34,7 @@ type Recorder struct {
 	refreshes *prometheus.CounterVec
 	requests  *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
+	dropped   prometheus.Counter
 	conns     *connections
 }
 
@@ -53,9 +54,13 @@ func New(reg prometheus.Registerer) *Recorder {
 			Help:    "Latency of requests to the finX API by endpoint.",
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"endpoint"}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "events_dropped_total",
+			Help: "Kubernetes Events not recorded because the queue of Events to write was full.",
+		}),
 		conns: newConnections(),
 	}
-	reg.MustRegister(r.refreshes, r.requests, r.latency, r.conns)
+	reg.MustRegister(r.refreshes, r.requests, r.latency, r.dropped, r.conns)
 	// Every result starts at 0: an alert on increase() sees a first failure only if the series
 	// existed before it.
 	for _, result := range RefreshResults {
@@ -74,6 +79,14 @@ func (r *Recorder) RefreshResult(result string) {
 		return
 	}
 	r.refreshes.WithLabelValues(result).Inc()
+}
+
+// EventDropped counts an Event the recorder's full queue could not take.
+func (r *Recorder) EventDropped() {
+	if r == nil {
+		return
+	}
+	r.dropped.Inc()
 }
 
 // ObserveRequest records a finX request; it is the finX client's Observe hook.

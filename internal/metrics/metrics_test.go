@@ -41,6 +41,7 @@ const (
 	mNextRefresh = "finx_operator_bankconnection_next_refresh_timestamp_seconds"
 	mReady       = "finx_operator_bankconnection_ready"
 	mPhase       = "finx_operator_bankconnection_phase"
+	mDropped     = "finx_operator_events_dropped_total"
 )
 
 var connGauges = []string{mRefreshExp, mAccessExp, mNextRefresh, mReady}
@@ -359,6 +360,7 @@ func TestLabelSets(t *testing.T) {
 		mNextRefresh: {"name", "namespace"},
 		mReady:       {"name", "namespace"},
 		mPhase:       {"name", "namespace", "phase"},
+		mDropped:     {},
 	}
 	all := gather(t, reg)
 	if len(all) != len(want) {

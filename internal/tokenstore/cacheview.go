@@ -18,24 +18,32 @@ package tokenstore
 
 import (
 	"crypto/sha256"
-	"slices"
-	"unique"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/finx-operator/finx-operator/internal/intern"
 )
 
-// keyCachedRefreshDigest stands in for the refresh token in a cache view. It is not a key of any
-// stored Secret.
-const keyCachedRefreshDigest = "cached-refresh-token-sha256"
+// Keys that exist only in a cache view's data, never in a stored Secret: the view keeps in its one
+// data map what the watches read of the Secret's data and annotations, so that it needs no
+// annotation or label map of its own (each map costs about 300 bytes, per Secret, per connection).
+const (
+	keyCachedRefreshDigest  = "cached-refresh-token-sha256"
+	keyCachedJournaled      = "cached-in-flight"
+	keyCachedConsumedStates = "cached-consumed-states"
+)
 
-// ForCache reduces a Secret, as it enters the manager's cache, to what the watches read: its
-// metadata (labels, annotations and owner references map a change to its connection and index the
-// consumed states) and, of its data, only what the predicates compare (ChainTouched,
-// CallbackChanged): a digest of the refresh token and the callback's state hash and result. No
-// token, code or other data stays in memory for the life of the process; every read that needs data
-// goes to the API server. It returns a new, smaller object: managedFields are dropped, and the
-// strings every Secret repeats (namespace, label and annotation keys, the owner's kind) are shared.
+// ForCache reduces a Secret, as it enters the manager's cache, to what the watches read, and nothing
+// else: the owner references (an owned Secret's event maps to its owner), and in its data map only
+// what the predicates and the hand-off's replay check compare (ChainTouched, CallbackChanged,
+// CachedConsumedStates): a digest of the refresh token, whether a spend is journaled, the callback's
+// state hash and result, and the consumed states. A Secret with no controller (retained by a
+// deleted connection) keeps its labels and its retained-for annotation: its connection label maps
+// it to its connection. No token, code or other data stays in memory for the life of the process;
+// every read that needs data goes to the API server. The strings every Secret repeats (namespace,
+// label keys, the owner's kind) are shared.
 //
 // A cache view must never be written back: it has no data.
 func ForCache(s *corev1.Secret) *corev1.Secret {
@@ -49,6 +57,12 @@ func ForCache(s *corev1.Secret) *corev1.Secret {
 	if d := refreshDigest(s); d != "" {
 		add(keyCachedRefreshDigest, []byte(d))
 	}
+	if _, ok := s.Annotations[AnnotationInFlight]; ok {
+		add(keyCachedJournaled, nil)
+	}
+	if v := s.Annotations[AnnotationConsumedStates]; v != "" {
+		add(keyCachedConsumedStates, []byte(v))
+	}
 	for _, k := range []string{keyCallbackStateHash, keyCallbackResult} {
 		if v, ok := s.Data[k]; ok {
 			add(k, v)
@@ -56,47 +70,48 @@ func ForCache(s *corev1.Secret) *corev1.Secret {
 	}
 	m := s.ObjectMeta
 	v := &corev1.Secret{
-		TypeMeta: metav1.TypeMeta{APIVersion: intern(s.APIVersion), Kind: intern(s.Kind)},
+		TypeMeta: metav1.TypeMeta{APIVersion: intern.String(s.APIVersion), Kind: intern.String(s.Kind)},
 		ObjectMeta: metav1.ObjectMeta{
-			Name: m.Name, Namespace: intern(m.Namespace), UID: m.UID, ResourceVersion: m.ResourceVersion,
+			Name: m.Name, Namespace: intern.String(m.Namespace), UID: m.UID, ResourceVersion: m.ResourceVersion,
 			Generation: m.Generation, CreationTimestamp: m.CreationTimestamp, DeletionTimestamp: m.DeletionTimestamp,
 			DeletionGracePeriodSeconds: m.DeletionGracePeriodSeconds, Finalizers: m.Finalizers,
-			Labels: internKeys(m.Labels, LabelManagedBy, LabelRole), Annotations: internKeys(m.Annotations),
 		},
-		Type: corev1.SecretType(intern(string(s.Type))),
+		Type: corev1.SecretType(intern.String(string(s.Type))),
 		Data: data,
+	}
+	if metav1.GetControllerOf(s) == nil {
+		v.Labels = intern.Keys(m.Labels, LabelManagedBy, LabelRole)
+		if r := m.Annotations[AnnotationRetainedFor]; r != "" {
+			v.Annotations = map[string]string{AnnotationRetainedFor: r}
+		}
 	}
 	if len(m.OwnerReferences) > 0 {
 		v.OwnerReferences = make([]metav1.OwnerReference, len(m.OwnerReferences))
 		for i, o := range m.OwnerReferences {
-			o.APIVersion, o.Kind = intern(o.APIVersion), intern(o.Kind)
+			o.APIVersion, o.Kind = intern.String(o.APIVersion), intern.String(o.Kind)
 			v.OwnerReferences[i] = o
 		}
 	}
 	return v
 }
 
-// intern returns the one shared copy of a string that many cached objects repeat.
-func intern(s string) string {
-	if s == "" {
-		return ""
+// journaled reports whether a spend is journaled on a private Secret or its cache view: its
+// outcome is unknown until the commit clears the journal.
+func journaled(s *corev1.Secret) bool {
+	if _, ok := s.Annotations[AnnotationInFlight]; ok {
+		return true
 	}
-	return unique.Make(s).Value()
+	_, ok := s.Data[keyCachedJournaled]
+	return ok
 }
 
-// internKeys copies m with shared keys, and shared values for the keys whose values repeat.
-func internKeys(m map[string]string, repeating ...string) map[string]string {
-	if m == nil {
-		return nil
+// CachedConsumedStates returns the hashes of the states the callback already accepted, as a cache
+// view of a private Secret keeps them.
+func CachedConsumedStates(v *corev1.Secret) []string {
+	if b := v.Data[keyCachedConsumedStates]; len(b) > 0 {
+		return strings.Split(string(b), ",")
 	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		if slices.Contains(repeating, k) {
-			v = intern(v)
-		}
-		out[intern(k)] = v
-	}
-	return out
+	return nil
 }
 
 // refreshDigest identifies the refresh token of a Secret or of its cache view ("" when there is

@@ -477,6 +477,5 @@ func ChainTouched(old, cur *corev1.Secret) bool {
 	if len(after) == 0 {
 		return true
 	}
-	_, journaled := old.Annotations[AnnotationInFlight]
-	return !journaled
+	return !journaled(old)
 }

@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,7 +46,8 @@ type memPoint struct {
 	label string
 	conns int // connections the manager holds at that moment
 	procMemory
-	profile string // path of the heap profile ("" if it could not be taken)
+	profile  string // path of the heap profile ("" if it could not be taken)
+	liveHeap int64  // bytes of heap in use right after a GC (0 if it could not be read)
 }
 
 // memoryPoint reads the manager's RSS and then saves a heap profile from its --pprof-bind-address
@@ -62,7 +64,37 @@ func (s *scaleRun) memoryPoint(ctx context.Context, label string, conns int) mem
 		return p
 	}
 	p.profile = path
+	live, err := s.liveHeap(ctx)
+	if err != nil {
+		s.t.Logf("live heap %s: %v", label, err)
+	}
+	p.liveHeap = live
 	return p
+}
+
+// liveHeap forces a GC in the manager and reads the heap it keeps (HeapAlloc after the GC), the
+// figure that RSS follows at about twice with GOGC=100. The text form of the heap profile prints
+// the runtime's MemStats.
+func (s *scaleRun) liveHeap(ctx context.Context) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.pprofAddr+"/debug/pprof/heap?gc=1&debug=1", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "# HeapAlloc = "); ok {
+			return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no HeapAlloc in the heap profile's text form")
 }
 
 func (s *scaleRun) saveHeapProfile(ctx context.Context, path string) error {
@@ -98,18 +130,23 @@ func (s *scaleRun) printMemory(points []memPoint) {
 	start := points[0]
 	s.logf("manager memory (VmRSS of the manager process; target %d MiB + %d KiB per connection):",
 		memTargetBaseKiB>>10, memTargetPerConnKiB)
-	s.logf("  %-30s %7s %10s %14s %12s %s", "when", "conns", "RSS MiB", "KiB/conn>start", "target MiB", "")
+	s.logf("  %-30s %7s %10s %14s %13s %17s %12s %s", "when", "conns", "RSS MiB", "KiB/conn>start", "live heap MiB",
+		"heap B/conn>start", "target MiB", "")
 	for _, p := range points {
-		per := "-"
+		per, heapPer := "-", "-"
 		if p.conns > 0 && p.label != start.label {
 			per = fmt.Sprintf("%.1f", float64(p.rssKiB-start.rssKiB)/float64(p.conns))
+			if p.liveHeap > 0 && start.liveHeap > 0 {
+				heapPer = fmt.Sprintf("%.0f", float64(p.liveHeap-start.liveHeap)/float64(p.conns))
+			}
 		}
 		target := memTargetBaseKiB + memTargetPerConnKiB*int64(p.conns)
 		verdict := "within"
 		if p.rssKiB > target {
 			verdict = fmt.Sprintf("OVER by %.1f MiB", mibOf(p.rssKiB-target))
 		}
-		s.logf("  %-30s %7d %10.1f %14s %12.1f %s", p.label, p.conns, mibOf(p.rssKiB), per, mibOf(target), verdict)
+		s.logf("  %-30s %7d %10.1f %14s %13.1f %17s %12.1f %s", p.label, p.conns, mibOf(p.rssKiB), per,
+			float64(p.liveHeap)/(1<<20), heapPer, mibOf(target), verdict)
 	}
 	last := points[len(points)-1]
 	peakTarget := memTargetBaseKiB + memTargetPerConnKiB*int64(last.conns)
@@ -117,7 +154,8 @@ func (s *scaleRun) printMemory(points []memPoint) {
 	if last.peakKiB > peakTarget {
 		verdict = fmt.Sprintf("OVER by %.1f MiB", mibOf(last.peakKiB-peakTarget))
 	}
-	s.logf("  %-30s %7d %10.1f %14s %12.1f %s", "peak (VmHWM) over the run", last.conns, mibOf(last.peakKiB), "-", mibOf(peakTarget), verdict)
+	s.logf("  %-30s %7d %10.1f %14s %13s %17s %12.1f %s", "peak (VmHWM) over the run", last.conns, mibOf(last.peakKiB), "-", "-", "-",
+		mibOf(peakTarget), verdict)
 	if last.profile != "" {
 		s.logf("  heap profiles: %s/heap-*.pb.gz (go tool pprof -sample_index=inuse_space %s <profile>)",
 			s.workDir, filepath.Join(s.workDir, "bin", "manager"))
