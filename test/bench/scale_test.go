@@ -66,7 +66,10 @@ package bench
 //     take them over);
 //  3. floor: an idle window with no controller running: what the cluster does by itself;
 //  4. the manager starts (RSS at start); operator: N connections are applied in the operator's
-//     namespace, ending when the last has a link (RSS after N links);
+//     namespace, ending when the last has a link (RSS after N links); the manager then stops, the
+//     baseline runs once more as in 2 (minimal-after), and the manager starts again. apply → link
+//     is compared with the mean of the two baseline runs around the operator's, so that load that
+//     drifts over the run on a shared machine moves both sides alike; each run is printed;
 //  5. connect: BENCH_SCALE_CONNECTED of them are completed in the sandbox and called back, up to
 //     Connected (RSS with them connected);
 //  6. refresh: a sample is refreshed by annotation (finX calls, writes and reads per refresh);
