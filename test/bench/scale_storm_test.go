@@ -149,13 +149,20 @@ func (s *scaleRun) printMemory(points []memPoint) {
 			float64(p.liveHeap)/(1<<20), heapPer, mibOf(target), verdict)
 	}
 	last := points[len(points)-1]
+	// The manager restarts after "linked" (the second baseline run): the run's peak is the highest
+	// VmHWM either process showed at a memory point.
+	var peak int64
+	for _, p := range points {
+		peak = max(peak, p.peakKiB)
+	}
 	peakTarget := memTargetBaseKiB + memTargetPerConnKiB*int64(last.conns)
 	verdict := "within"
-	if last.peakKiB > peakTarget {
-		verdict = fmt.Sprintf("OVER by %.1f MiB", mibOf(last.peakKiB-peakTarget))
+	if peak > peakTarget {
+		verdict = fmt.Sprintf("OVER by %.1f MiB", mibOf(peak-peakTarget))
 	}
-	s.logf("  %-30s %7d %10.1f %14s %13s %17s %12.1f %s", "peak (VmHWM) over the run", last.conns, mibOf(last.peakKiB), "-", "-", "-",
+	s.logf("  %-30s %7d %10.1f %14s %13s %17s %12.1f %s", "peak (VmHWM) over the run", last.conns, mibOf(peak), "-", "-", "-",
 		mibOf(peakTarget), verdict)
+	s.logf("  (the manager is restarted after \"linked\", for the second baseline run: the later points are of the restarted process)")
 	if last.profile != "" {
 		s.logf("  heap profiles: %s/heap-*.pb.gz (go tool pprof -sample_index=inuse_space %s <profile>)",
 			s.workDir, filepath.Join(s.workDir, "bin", "manager"))

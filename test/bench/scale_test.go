@@ -37,7 +37,7 @@ package bench
 //	BENCH_SCALE_UNRELATED          unrelated, unlabelled Secrets in the cluster (1000)
 //	BENCH_SCALE_UNRELATED_SIZE     bytes of data in each of them (102400)
 //	BENCH_SCALE_CONNECTED          connections taken to Connected through the sandbox's widget and the
-//	                               callback, as a user would (N: all of them)
+//	                               callback, as a user would (N: all of them; 0 measures the links only)
 //	BENCH_SCALE_CONNECT_PARALLELISM  widget completions and callbacks in flight (8)
 //	BENCH_SCALE_REFRESH_SAMPLE     connected connections refreshed one by one by annotation, to count the
 //	                               requests per refresh (20)
@@ -66,7 +66,10 @@ package bench
 //     take them over);
 //  3. floor: an idle window with no controller running: what the cluster does by itself;
 //  4. the manager starts (RSS at start); operator: N connections are applied in the operator's
-//     namespace, ending when the last has a link (RSS after N links);
+//     namespace, ending when the last has a link (RSS after N links); the manager then stops, the
+//     baseline runs once more as in 2 (minimal-after), and the manager starts again. apply → link
+//     is compared with the mean of the two baseline runs around the operator's, so that load that
+//     drifts over the run on a shared machine moves both sides alike; each run is printed;
 //  5. connect: BENCH_SCALE_CONNECTED of them are completed in the sandbox and called back, up to
 //     Connected (RSS with them connected);
 //  6. refresh: a sample is refreshed by annotation (finX calls, writes and reads per refresh);
@@ -135,6 +138,7 @@ type scaleRun struct {
 	host      string
 	apiPID    int
 	etcdPID   int
+	manager   *devcluster.Process
 	// controllerPID is the process under test: the baseline's during its phase, the manager's after.
 	controllerPID int
 	sandboxURL    string
@@ -180,7 +184,7 @@ func TestScale(t *testing.T) {
 	n := envInt("BENCH_SCALE_N", 2000)
 	unrelated := envCount("BENCH_SCALE_UNRELATED", 1000)
 	unrelatedSize := envInt("BENCH_SCALE_UNRELATED_SIZE", 100<<10)
-	connectN := min(envInt("BENCH_SCALE_CONNECTED", n), n)
+	connectN := min(envCount("BENCH_SCALE_CONNECTED", n), n)
 	connectPar := envInt("BENCH_SCALE_CONNECT_PARALLELISM", 8)
 	sample := min(envInt("BENCH_SCALE_REFRESH_SAMPLE", 20), connectN)
 	stormN := min(envCount("BENCH_SCALE_STORM", connectN), connectN)
@@ -222,18 +226,7 @@ func TestScale(t *testing.T) {
 	// 2. The baseline, alone on the cluster.
 	const minimalNS, operatorNS = "scale-minimal", "scale-operator"
 	s.createNamespace(ctx, minimalNS)
-	countsPath := filepath.Join(s.workDir, "minimal-counts.json")
-	mp := s.startMinimalProcess(ctx, minimalNS, countsPath)
-	s.controllerPID = mp.Pid()
-	minMemStart := s.controllerMemory()
-	minimal, minLatencies := s.linkPhase(ctx, "minimal", minimalNS, names, applyPar, linkTimeout)
-	minMemLinked := s.controllerMemory()
-	minClient := s.stopMinimalProcess(mp, countsPath)
-	s.controllerPID = 0
-	if err := s.admin.DeleteAllOf(ctx, &v1.BankConnection{}, client.InNamespace(minimalNS)); err != nil {
-		t.Fatalf("deleting the baseline's connections: %v", err)
-	}
-	s.waitEmpty(ctx, minimalNS)
+	minBefore := s.minimalRun(ctx, "minimal", minimalNS, names, applyPar, linkTimeout)
 
 	// 3. What the cluster does with no controller at all.
 	floor := s.idlePhase(ctx, "floor", idle)
@@ -247,18 +240,31 @@ func TestScale(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	mem = append(mem, s.memoryPoint(ctx, "linked", n))
 
+	// 4b. The baseline once more, right after the operator: on a shared machine the load drifts
+	// between runs, so the ratio compares the operator with the mean of the baseline just before
+	// and just after it. The manager stops meanwhile (it watches every namespace and would take the
+	// baseline's connections over) and starts again, as a restarted Pod would, for what follows.
+	s.stopManager()
+	minAfter := s.minimalRun(ctx, "minimal-after", minimalNS, names, applyPar, linkTimeout)
+	s.startManager(ctx)
+	time.Sleep(5 * time.Second)
+
 	// 5. and 6. Taken to Connected, a sample then refreshed one by one.
 	tr, err := startTracker(ctx, s.admin, operatorNS)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tr.stop()
-	connect := s.connectPhase(ctx, tr, operatorNS, names[:connectN], connectPar, linkTimeout)
-	s.quiesce(ctx)
-	mem = append(mem, s.memoryPoint(ctx, "connected", n))
-	before := s.sandboxStats(ctx)
-	refresh := s.refreshPhase(ctx, tr, operatorNS, names[:sample])
-	calls := s.sandboxStats(ctx).sub(before)
+	var connect, refresh phase
+	calls := finxCalls{}
+	if connectN > 0 {
+		connect = s.connectPhase(ctx, tr, operatorNS, names[:connectN], connectPar, linkTimeout)
+		s.quiesce(ctx)
+		mem = append(mem, s.memoryPoint(ctx, "connected", n))
+		before := s.sandboxStats(ctx)
+		refresh = s.refreshPhase(ctx, tr, operatorNS, names[:sample])
+		calls = s.sandboxStats(ctx).sub(before)
+	}
 
 	// 7. Every connected one due at once.
 	var storm phase
@@ -278,8 +284,54 @@ func TestScale(t *testing.T) {
 	fanout := s.fanoutPhase(ctx, operatorNS, fanoutWindow)
 	mem = append(mem, s.memoryPoint(ctx, "end", n))
 
-	s.print(n, sample, minimal, operator, minLatencies, opLatencies, minClient, floor, connect, refresh, calls, idleOp, fanout,
-		mem, minMemStart, minMemLinked, idle, fanoutWindow, storm, stormRes)
+	s.print(n, sample, minBefore, minAfter, operator, opLatencies, floor, connect, refresh, calls, idleOp, fanout,
+		mem, idle, fanoutWindow, storm, stormRes)
+}
+
+// minimalResult is one run of the baseline.
+type minimalResult struct {
+	phase               phase
+	latencies           []time.Duration
+	client              requests // counted by its own client over its whole life
+	memStart, memLinked procMemory
+}
+
+// minimalRun runs the baseline alone on ns: it starts, the N connections are applied, and once
+// all have links it stops and its connections are deleted (not measured).
+func (s *scaleRun) minimalRun(ctx context.Context, name, ns string, names []string, par int, timeout time.Duration) minimalResult {
+	countsPath := filepath.Join(s.workDir, name+"-counts.json")
+	mp := s.startMinimalProcess(ctx, ns, countsPath)
+	s.controllerPID = mp.Pid()
+	r := minimalResult{memStart: s.controllerMemory()}
+	r.phase, r.latencies = s.linkPhase(ctx, name, ns, names, par, timeout)
+	r.memLinked = s.controllerMemory()
+	r.client = s.stopMinimalProcess(mp, countsPath)
+	s.controllerPID = 0
+	if err := s.admin.DeleteAllOf(ctx, &v1.BankConnection{}, client.InNamespace(ns)); err != nil {
+		s.t.Fatalf("deleting the baseline's connections: %v", err)
+	}
+	s.waitEmpty(ctx, ns)
+	return r
+}
+
+// meanOf is the mean of two runs of the same phase: their times, CPU and requests.
+func meanOf(a, b phase) phase {
+	half := func(x, y time.Duration) time.Duration { return (x + y) / 2 }
+	mean := func(x, y requests) requests {
+		out := requests{}
+		for k, v := range x {
+			out[k] += v / 2
+		}
+		for k, v := range y {
+			out[k] += v / 2
+		}
+		return out
+	}
+	return phase{
+		name: a.name, wall: half(a.wall, b.wall), applied: half(a.applied, b.applied),
+		server: mean(a.server, b.server), harness: mean(a.harness, b.harness),
+		apiCPU: half(a.apiCPU, b.apiCPU), etcdCPU: half(a.etcdCPU, b.etcdCPU), mgrCPU: half(a.mgrCPU, b.mgrCPU),
+	}
 }
 
 func (s *scaleRun) finxBurst() int {
@@ -389,7 +441,16 @@ func (s *scaleRun) startManager(ctx context.Context) {
 	if err != nil {
 		s.t.Fatalf("starting the manager: %v", err)
 	}
+	s.manager = p
 	s.controllerPID = p.Pid()
+}
+
+// stopManager stops the manager as a Pod is stopped (SIGTERM: it releases its leader lease).
+func (s *scaleRun) stopManager() {
+	if err := s.manager.Stop(30 * time.Second); err != nil {
+		s.t.Fatalf("stopping the manager: %v", err)
+	}
+	s.manager, s.controllerPID = nil, 0
 }
 
 func (s *scaleRun) controllerMemory() procMemory {
@@ -705,8 +766,8 @@ func (s *scaleRun) sandboxCall(ctx context.Context, method, path string, out any
 	return json.Unmarshal(body, out)
 }
 
-func (s *scaleRun) print(n, sample int, minimal, operator phase, minLat, opLat []time.Duration, minClient requests,
-	floor, connect, refresh phase, calls finxCalls, idleOp, fanout phase, mem []memPoint, minMemStart, minMemLinked procMemory,
+func (s *scaleRun) print(n, sample int, minBefore, minAfter minimalResult, operator phase, opLat []time.Duration,
+	floor, connect, refresh phase, calls finxCalls, idleOp, fanout phase, mem []memPoint,
 	idle, fanoutWindow time.Duration, storm phase, stormRes stormResult) {
 	logf := s.logf
 	ratio := func(a, b float64) string {
@@ -717,7 +778,18 @@ func (s *scaleRun) print(n, sample int, minimal, operator phase, minLat, opLat [
 	}
 	secs := func(d time.Duration) float64 { return d.Seconds() }
 	fn := float64(n)
+	// The baseline's column is the mean of its runs just before and just after the operator's.
+	minimal := meanOf(minBefore.phase, minAfter.phase)
+	minLat := append(slices.Clone(minBefore.latencies), minAfter.latencies...)
+	minClient := minBefore.client
 
+	logf("")
+	logf("apply → link, all %d, each run in order: minimal %.1fs, operator %.1fs, minimal %.1fs;"+
+		" operator / mean of the two minimal runs around it: %s (against the run before %s, after %s)",
+		n, secs(minBefore.phase.wall), secs(operator.wall), secs(minAfter.phase.wall), ratio(secs(operator.wall), secs(minimal.wall)),
+		ratio(secs(operator.wall), secs(minBefore.phase.wall)), ratio(secs(operator.wall), secs(minAfter.phase.wall)))
+	logf("controller process CPU per link, each run in order: minimal %.2fms, operator %.2fms, minimal %.2fms",
+		ms(minBefore.phase.mgrCPU)/fn, ms(operator.mgrCPU)/fn, ms(minAfter.phase.mgrCPU)/fn)
 	logf("")
 	logf("%-34s %14s %14s %8s", "figure", "finx-operator", "minimal", "ratio")
 	logf("%-34s %13.1fs %13.1fs %8s", fmt.Sprintf("apply → link, all %d", n), secs(operator.wall), secs(minimal.wall),
@@ -750,17 +822,19 @@ func (s *scaleRun) print(n, sample int, minimal, operator phase, minLat, opLat [
 	logf("")
 	s.printMemory(mem)
 	logf("minimal controller RSS (its own process, a test binary): %.1f MiB at start, %.1f MiB with %d linked, peak %.1f MiB",
-		mibOf(minMemStart.rssKiB), mibOf(minMemLinked.rssKiB), n, mibOf(minMemLinked.peakKiB))
+		mibOf(minBefore.memStart.rssKiB), mibOf(minBefore.memLinked.rssKiB), n, mibOf(minBefore.memLinked.peakKiB))
 	logf("")
-	fs := float64(sample)
-	logf("callback → Connected, %d connections (%.1fs): per connection %s", s.connected, secs(connect.wall),
-		connect.controller().format(float64(s.connected)))
-	rq := refresh.controller()
-	logf("per refresh, %d connections refreshed by annotation (%.1fs): %.2f finX calls (%s), %.2f writes without Events and leases, %.2f reads",
-		sample, secs(refresh.wall), float64(calls.total())/fs, formatCalls(calls), rq.writes("events", "leases")/fs, rq.reads("leases")/fs)
-	logf("  per refresh by verb and resource: %s", rq.format(fs))
-	logf("  %.1f rotations/s with --max-concurrent-reconciles %d (a sample of %d, not a storm: see below)",
-		fs/secs(refresh.wall), s.concurrency, sample)
+	if s.connected > 0 {
+		fs := float64(sample)
+		logf("callback → Connected, %d connections (%.1fs): per connection %s", s.connected, secs(connect.wall),
+			connect.controller().format(float64(s.connected)))
+		rq := refresh.controller()
+		logf("per refresh, %d connections refreshed by annotation (%.1fs): %.2f finX calls (%s), %.2f writes without Events and leases, %.2f reads",
+			sample, secs(refresh.wall), float64(calls.total())/fs, formatCalls(calls), rq.writes("events", "leases")/fs, rq.reads("leases")/fs)
+		logf("  per refresh by verb and resource: %s", rq.format(fs))
+		logf("  %.1f rotations/s with --max-concurrent-reconciles %d (a sample of %d, not a storm: see below)",
+			fs/secs(refresh.wall), s.concurrency, sample)
+	}
 	logf("")
 	s.printStorm(storm, stormRes)
 	logf("")
@@ -783,8 +857,10 @@ func (s *scaleRun) print(n, sample int, minimal, operator phase, minLat, opLat [
 
 	// What must hold for the figures to mean anything: every phase did its work, and the baseline
 	// made exactly one request per link.
-	if got := minClient.writes(); got != fn {
-		s.t.Errorf("the minimal controller made %.0f writes for %d links, want exactly one status patch each", got, n)
+	for _, m := range []minimalResult{minBefore, minAfter} {
+		if got := m.client.writes(); got != fn {
+			s.t.Errorf("the minimal controller (%s) made %.0f writes for %d links, want exactly one status patch each", m.phase.name, got, n)
+		}
 	}
 	if calls["token"] < sample {
 		s.t.Errorf("the sandbox saw %d token calls for %d refreshes", calls["token"], sample)
