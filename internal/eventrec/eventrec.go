@@ -46,8 +46,13 @@ import (
 const (
 	// MaxNoteLength is the API server's limit on an Event's note, in bytes.
 	MaxNoteLength = 1024
-	// DefaultQueueLength bounds the Events waiting to be written: a few hundred KiB at most.
+	// DefaultQueueLength bounds the Events waiting for each writer: about 2 MiB in all at most,
+	// enough for a burst of thousands of new links while the writers catch up.
 	DefaultQueueLength = 512
+	// writers is how many Events are written at once: one writer, at a few milliseconds a request,
+	// fell behind a burst of links and dropped Events. Repeats of an Event always go to the same
+	// writer, so that they extend one series.
+	writers = 4
 	// seriesWindow is how long a repeat of an Event extends its series instead of creating a new
 	// Event, as client-go does.
 	seriesWindow = 6 * time.Minute
@@ -64,7 +69,7 @@ type Recorder struct {
 	controller, instance string
 	clock                clock.PassiveClock
 	log                  logr.Logger
-	queue                chan *eventsv1.Event
+	queues               [writers]chan *eventsv1.Event
 	dropped              func()
 
 	mu     sync.Mutex
@@ -88,7 +93,7 @@ type Options struct {
 	Controller string
 	Clock      clock.PassiveClock
 	Log        logr.Logger
-	// QueueLength bounds the Events not yet written (DefaultQueueLength if zero).
+	// QueueLength bounds the Events not yet written, per writer (DefaultQueueLength if zero).
 	QueueLength int
 	// Dropped is called for each Event dropped because the queue was full (optional).
 	Dropped func()
@@ -105,11 +110,15 @@ func New(o Options) *Recorder {
 	if clk == nil {
 		clk = clock.RealClock{}
 	}
-	return &Recorder{
+	r := &Recorder{
 		client: o.Client, scheme: o.Scheme, controller: o.Controller, instance: o.Controller + "-" + host,
-		clock: clk, log: o.Log, queue: make(chan *eventsv1.Event, n), dropped: o.Dropped,
+		clock: clk, log: o.Log, dropped: o.Dropped,
 		series: map[[sha256.Size]byte]*series{},
 	}
+	for i := range r.queues {
+		r.queues[i] = make(chan *eventsv1.Event, n)
+	}
+	return r
 }
 
 // Eventf queues an Event about regarding. It returns at once.
@@ -144,8 +153,9 @@ func (r *Recorder) Eventf(regarding, related runtime.Object, eventtype, reason, 
 		Note:                truncate(fmt.Sprintf(note, args...), MaxNoteLength),
 		Type:                eventtype,
 	}
+	k := key(ev)
 	select {
-	case r.queue <- ev:
+	case r.queues[int(k[0])%writers] <- ev:
 	default:
 		if r.dropped != nil {
 			r.dropped()
@@ -170,11 +180,24 @@ func (r *Recorder) NeedLeaderElection() bool { return false }
 
 // Start writes queued Events until ctx ends. Events still queued then are not written.
 func (r *Recorder) Start(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, q := range r.queues {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.writeQueued(ctx, q)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+func (r *Recorder) writeQueued(ctx context.Context, q <-chan *eventsv1.Event) {
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
-		case ev := <-r.queue:
+			return
+		case ev := <-q:
 			if err := r.write(ctx, ev); err != nil && ctx.Err() == nil {
 				r.log.V(1).Info("could not write an event", "reason", ev.Reason, "error", err.Error())
 			}
@@ -205,9 +228,12 @@ func (r *Recorder) write(ctx context.Context, ev *eventsv1.Event) error {
 	}
 	r.mu.Unlock()
 	if s != nil {
+		r.mu.Lock() // another writer may be pruning the table, which reads last
 		s.count++
 		s.last = now
-		err := r.patchSeries(ctx, s)
+		repeat := *s
+		r.mu.Unlock()
+		err := r.patchSeries(ctx, &repeat)
 		if err == nil || !apierrors.IsNotFound(err) {
 			return err
 		}
