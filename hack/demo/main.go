@@ -243,9 +243,17 @@ func completeWidget(ctx context.Context, link string) error {
 }
 
 func printConditions(b *v1.BankConnection) {
-	for _, t := range []string{v1.ConditionReady, v1.ConditionAuthorized, v1.ConditionTokensValid, v1.ConditionReauthorizationRequired} {
+	for _, t := range []string{v1.ConditionReady, v1.ConditionAuthorized, v1.ConditionTokensValid, v1.ConditionReauthorizationRequired, v1.ConditionSynced} {
 		if c := meta.FindStatusCondition(b.Status.Conditions, t); c != nil {
 			info("%-24s %-5s %s", t, c.Status, c.Reason)
+		}
+	}
+	if cs := b.Status.Consent; cs != nil {
+		info("bank consent given %s, expires %s, renewal link from %s", cs.GivenAt.UTC().Format("2006-01-02 15:04"), cs.ExpiresAt.UTC().Format("2006-01-02"), cs.RenewalDueAt.UTC().Format("2006-01-02"))
+	}
+	if a := b.Status.Accounts; a != nil {
+		for _, it := range a.Items {
+			info("account %s at %s, IBAN %s (status shows only its last 4 characters)", it.DisplayName, it.BankName, it.IBAN)
 		}
 	}
 }
