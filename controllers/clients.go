@@ -147,15 +147,9 @@ func (s *ClientSource) Resolve(ctx context.Context, conn *v1.BankConnection) (*r
 	if err != nil {
 		return nil, notUsable(v1.ReasonClientNotReady, "%s %q cannot be used: %v", ref.Kind, ref.Name, err)
 	}
-	lifetime := 90 * 24 * time.Hour
-	if spec.RefreshTokenLifetime != nil && spec.RefreshTokenLifetime.Duration > 0 {
-		lifetime = spec.RefreshTokenLifetime.Duration
-	}
-	consent := defaultConsentLifetime
-	if spec.ConsentLifetime != nil && spec.ConsentLifetime.Duration > 0 {
-		consent = spec.ConsentLifetime.Duration
-	}
-	return &resolvedClient{api: api, userID: userID, refreshLifetime: lifetime, consentLifetime: consent,
+	return &resolvedClient{api: api, userID: userID,
+		refreshLifetime:   durationOr(spec.RefreshTokenLifetime, 90*24*time.Hour),
+		consentLifetime:   durationOr(spec.ConsentLifetime, defaultConsentLifetime),
 		userIDs:           []string{userID, legacyUserID(conn, spec.UserIDScope)},
 		forgetCredentials: func() { s.Credentials.Forget(secret, spec.CredentialsSecretRef) }}, nil
 }

@@ -109,13 +109,11 @@ func (r *BankConnectionReconciler) readAccounts(ctx context.Context, st *reconci
 // and with the first refresh from then on in Disabled mode.
 func nextAccountsRead(st *reconcileState, at time.Time) *metav1.Time {
 	c := st.conn
-	if !maintainAccessToken(c) {
-		if rt := c.Status.RefreshToken; rt != nil && rt.NextRefreshAt != nil && rt.NextRefreshAt.After(at) {
-			at = rt.NextRefreshAt.Time
-		}
-		return ptrTime(at)
+	if maintainAccessToken(c) {
+		st.requeue(at)
+	} else if rt := c.Status.RefreshToken; rt != nil && rt.NextRefreshAt != nil && rt.NextRefreshAt.After(at) {
+		at = rt.NextRefreshAt.Time
 	}
-	st.requeue(at)
 	return ptrTime(at)
 }
 

@@ -160,15 +160,8 @@ func (r *BankConnectionReconciler) renewConsent(ctx context.Context, st *reconci
 		r.event(st, corev1.EventTypeWarning, v1.ReasonConsentLinkFailed, "%s", msg)
 		return nil
 	}
-	expires := st.now.Add(durationOr(c.Spec.LinkLifetime, defaultLinkLifetime))
-	c.Status.ConsentLink = &v1.LinkStatus{
-		URL:           link.Location,
-		FlowID:        link.ID,
-		IssuedAt:      metav1.NewTime(st.now),
-		ExpiresAt:     ptrTime(expires),
-		StateHash:     StateHash(state),
-		ForGeneration: c.Generation,
-	}
+	c.Status.ConsentLink = newLinkStatus(st, link, state)
+	expires := c.Status.ConsentLink.ExpiresAt.Time
 	if lr := c.Status.Consent.LastRenewal; lr != nil && lr.Result == v1.ConsentLinkRequestFailed {
 		c.Status.Consent.LastRenewal = nil
 	}

@@ -68,20 +68,9 @@ func (r *BankConnectionReconciler) issueLink(ctx context.Context, st *reconcileS
 	if err != nil {
 		return r.linkFailed(st, err)
 	}
-	lifetime := defaultLinkLifetime
-	if c.Spec.LinkLifetime != nil && c.Spec.LinkLifetime.Duration > 0 {
-		lifetime = c.Spec.LinkLifetime.Duration
-	}
-	expires := st.now.Add(lifetime)
-	c.Status.Link = &v1.LinkStatus{
-		URL:           link.Location,
-		FlowID:        link.ID,
-		IssuedAt:      metav1.NewTime(st.now),
-		ExpiresAt:     ptrTime(expires),
-		StateHash:     StateHash(state),
-		ForGeneration: c.Generation,
-		SettingsHash:  settingsHash(c, st.client.userID),
-	}
+	c.Status.Link = newLinkStatus(st, link, state)
+	c.Status.Link.SettingsHash = settingsHash(c, st.client.userID)
+	expires := c.Status.Link.ExpiresAt.Time
 	st.setCondition(v1.ConditionLinkIssued, metav1.ConditionTrue, v1.ReasonLinkIssued,
 		"Send the user to status.link.url to authorise access; an unused link is replaced at "+expires.UTC().Format(time.RFC3339)+".")
 	st.clearFailures(v1.OperationIssueLink) // a refresh's failures stay on record
@@ -89,6 +78,19 @@ func (r *BankConnectionReconciler) issueLink(ctx context.Context, st *reconcileS
 	st.requeue(expires)
 	r.event(st, corev1.EventTypeNormal, v1.ReasonLinkIssued, "Issued a widget link because %s", why)
 	return nil
+}
+
+// newLinkStatus records a link finX issued for this state, authorisation or re-consent alike: only
+// the state's hash is kept, and the link expires after spec.linkLifetime.
+func newLinkStatus(st *reconcileState, link finx.Link, state string) *v1.LinkStatus {
+	return &v1.LinkStatus{
+		URL:           link.Location,
+		FlowID:        link.ID,
+		IssuedAt:      metav1.NewTime(st.now),
+		ExpiresAt:     ptrTime(st.now.Add(durationOr(st.conn.Spec.LinkLifetime, defaultLinkLifetime))),
+		StateHash:     StateHash(state),
+		ForGeneration: st.conn.Generation,
+	}
 }
 
 func (r *BankConnectionReconciler) linkFailed(st *reconcileState, err error) error {
