@@ -211,7 +211,7 @@ func (r *BankConnectionReconciler) writeStatus(ctx context.Context, before, conn
 	if equality.Semantic.DeepEqual(before.Status, conn.Status) {
 		return nil
 	}
-	err := r.Status().Patch(ctx, conn, statusPatch{from: before})
+	err := patchStatus(ctx, r.Status(), before, conn)
 	if apierrors.IsConflict(err) {
 		err = r.rewriteStatus(ctx, before, conn)
 	}
@@ -247,7 +247,7 @@ func (r *BankConnectionReconciler) rewriteStatus(ctx context.Context, before, co
 	}
 	patched := fresh.DeepCopy()
 	patched.Status = conn.Status
-	if err := r.Status().Patch(ctx, patched, statusPatch{from: fresh}); err != nil {
+	if err := patchStatus(ctx, r.Status(), fresh, patched); err != nil {
 		return err
 	}
 	conn.ResourceVersion = patched.ResourceVersion

@@ -25,6 +25,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
@@ -68,6 +69,23 @@ var _ = Describe("API requests", func() {
 			WithTimeout(10 * time.Second).WithPolling(time.Second).Should(BeZero())
 		return last
 	}
+	// statusWriteResponses is what the API server sent back for each status write recorded since
+	// the spec began.
+	var statusWrites *apifault.Recording
+	BeforeEach(func() {
+		var stop func()
+		statusWrites, stop = apiFaults.Record(apifault.Rule{Method: http.MethodPatch, PathContains: "/namespaces/" + t.ns + "/bankconnections/"})
+		DeferCleanup(stop)
+	})
+	statusWriteResponses := func() []string {
+		var out []string
+		for _, r := range statusWrites.Requests() {
+			if strings.HasSuffix(r.Path, "/status") {
+				out = append(out, r.ResponseType)
+			}
+		}
+		return out
+	}
 	ongoingAccessCalls := func() int { return sbx.Stats().Endpoints[sandbox.EndpointOngoingAccess].Calls }
 
 	It("links with one read and one write, leaves the private Secret to the callback, and refreshes with two reads and four writes", func() {
@@ -79,7 +97,10 @@ var _ = Describe("API requests", func() {
 			"GET /secrets/lena-finx-refresh 404",
 			"PATCH /bankconnections/lena/status 200",
 		), "the connection comes from the cache and the credentials from the client's check; nothing is created")
-		Expect(eventsFor(c, corev1.EventTypeNormal, v1.ReasonLinkIssued)).To(HaveLen(1))
+		// The API server encodes a custom resource as JSON only; in protobuf it sends nothing but an
+		// object's metadata (a PartialObjectMetadata).
+		Expect(statusWriteResponses()).To(HaveEach(Equal("application/vnd.kubernetes.protobuf")),
+			"a status write brings back the new resourceVersion, not the whole connection to decode")
 		err := k8sClient.Get(ctx, types.NamespacedName{Namespace: t.ns, Name: "lena-finx-refresh"}, &corev1.Secret{})
 		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "no private Secret before the callback: %v", err)
 
@@ -108,6 +129,38 @@ var _ = Describe("API requests", func() {
 			"PATCH /bankconnections/lena/status 200",
 		))
 		Expect(tokenCalls()).To(Equal(calls + 1))
+		Expect(statusWriteResponses()).To(HaveEach(Equal("application/vnd.kubernetes.protobuf")), "the links, the callback's tokens and the refresh")
+	})
+
+	It("writes a first link to status alone: no Event, and only the conditions that say something before the user acts", func() {
+		c := t.connection("first")
+		waitForLink(c, "")
+		var types []string
+		for _, cd := range get(c).Status.Conditions {
+			types = append(types, cd.Type+"="+string(cd.Status)+"/"+cd.Reason)
+		}
+		Expect(types).To(ConsistOf(
+			v1.ConditionLinkIssued+"=True/"+v1.ReasonLinkIssued,
+			v1.ConditionReady+"=False/"+v1.ReasonAwaitingUser,
+			v1.ConditionReconciling+"=True/"+v1.ReasonAwaitingUser,
+		), "Authorized, TokensValid, ReauthorizationRequired and Synced say nothing Ready's reason does not, until a first authorisation")
+
+		By("a link that replaces another one, which the user may have been sent already, recorded as an Event")
+		annotate(c, v1.AnnotationRelink, "again")
+		Eventually(func() []eventsv1.Event { return eventsFor(c, corev1.EventTypeNormal, v1.ReasonLinkIssued) }).
+			WithTimeout(10 * time.Second).Should(HaveLen(1))
+		Consistently(func() []eventsv1.Event { return eventsFor(c, corev1.EventTypeNormal, v1.ReasonLinkIssued) }).
+			WithTimeout(2*time.Second).Should(HaveLen(1), "the first link had an Event of its own")
+		Expect(eventsFor(c, corev1.EventTypeNormal, v1.ReasonLinkIssued)[0].Note).To(ContainSubstring(v1.AnnotationRelink))
+
+		By("the conditions of a first authorisation, once there is one")
+		authorize(c)
+		got := get(c)
+		for _, typ := range []string{v1.ConditionAuthorized, v1.ConditionTokensValid} {
+			Expect(meta.IsStatusConditionTrue(got.Status.Conditions, typ)).To(BeTrue(), typ)
+		}
+		Expect(meta.IsStatusConditionFalse(got.Status.Conditions, v1.ConditionReauthorizationRequired)).To(BeTrue())
+		Expect(meta.FindStatusCondition(got.Status.Conditions, v1.ConditionSynced)).NotTo(BeNil())
 	})
 
 	It("reads a client's credentials once per check, not once per connection", func() {

@@ -30,16 +30,17 @@ import (
 func summarize(s *reconcileState) {
 	c := s.conn
 	st := &c.Status
+	firstChain := beforeFirstChain(st)
 	reauth := meta.FindStatusCondition(st.Conditions, v1.ConditionReauthorizationRequired)
 	reauthTrue := reauth != nil && reauth.Status == metav1.ConditionTrue
-	if reauth == nil {
+	if reauth == nil && !firstChain {
 		s.setCondition(v1.ConditionReauthorizationRequired, metav1.ConditionFalse, v1.ReasonChainAlive, "No new authorisation is needed.")
 		reauthTrue = false
 	}
 	if meta.FindStatusCondition(st.Conditions, v1.ConditionLinkIssued) == nil {
 		s.setCondition(v1.ConditionLinkIssued, metav1.ConditionFalse, v1.ReasonLinkPending, "No widget link has been issued yet.")
 	}
-	if meta.FindStatusCondition(st.Conditions, v1.ConditionAuthorized) == nil {
+	if meta.FindStatusCondition(st.Conditions, v1.ConditionAuthorized) == nil && !firstChain {
 		s.setCondition(v1.ConditionAuthorized, metav1.ConditionFalse, v1.ReasonAwaitingUser, "The user has not completed the finX widget yet.")
 	}
 
@@ -48,6 +49,8 @@ func summarize(s *reconcileState) {
 	accessAlive := !maintainAccessToken(c) || (st.AccessToken != nil && st.AccessToken.ExpiresAt != nil && s.now.Before(st.AccessToken.ExpiresAt.Time))
 
 	switch {
+	case firstChain:
+		// TokensValid comes with the first tokens.
 	case reauthTrue:
 		s.setCondition(v1.ConditionTokensValid, metav1.ConditionFalse, reauth.Reason, "The refresh token can no longer be used: "+reauth.Message)
 	case !hasChain:
@@ -69,7 +72,9 @@ func summarize(s *reconcileState) {
 		s.stalled = &problem{reason: le.Reason, message: le.Message}
 	}
 	deriveConsent(s, refreshAlive)
-	deriveSynced(s, refreshAlive)
+	if !firstChain {
+		deriveSynced(s, refreshAlive)
+	}
 	setReady(s, reauth, refreshAlive, accessAlive)
 	setProgress(s)
 	st.Phase = phase(s, reauthTrue, refreshAlive)
@@ -82,6 +87,18 @@ func summarize(s *reconcileState) {
 		st.Conditions[i].ObservedGeneration = c.Generation
 	}
 	st.ObservedGeneration = c.Generation
+}
+
+// beforeFirstChain reports a connection that has never held a chain: no chain in status and no word
+// of one in the conditions. Until its first authorisation, Ready's reason (with LinkIssued and the
+// kstatus conditions) says all there is, so Authorized, TokensValid, ReauthorizationRequired and
+// Synced are left out: they would repeat it four times over, in every connection still waiting for
+// its user, on every write the API server makes of it and in every copy of it the manager caches.
+// A callback that ends without a chain (a cancel, a refused code) still records Authorized=False.
+func beforeFirstChain(st *v1.BankConnectionStatus) bool {
+	return st.RefreshToken == nil &&
+		meta.FindStatusCondition(st.Conditions, v1.ConditionReauthorizationRequired) == nil &&
+		!meta.IsStatusConditionTrue(st.Conditions, v1.ConditionAuthorized)
 }
 
 // stallReasons are the Ready reasons that no retry by the operator can clear: a person must change

@@ -17,10 +17,12 @@ limitations under the License.
 package controllers
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -66,4 +68,22 @@ func (p statusPatch) Data(obj client.Object) ([]byte, error) {
 		Metadata meta            `json:"metadata"`
 		Status   json.RawMessage `json:"status"`
 	}{meta{rv}, diff})
+}
+
+// patchStatus writes conn's status over from's and sets conn's resourceVersion to the one written.
+// The API server answers with the connection's metadata only: the status written is conn's (the
+// patch applies to from's status, the precondition guarantees it), so decoding the whole object
+// back, on every write, would cost the manager and the API server and tell nothing new.
+func patchStatus(ctx context.Context, w client.SubResourceWriter, from, conn *v1.BankConnection) error {
+	data, err := statusPatch{from: from}.Data(conn)
+	if err != nil {
+		return err
+	}
+	written := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: conn.Namespace, Name: conn.Name}}
+	written.SetGroupVersionKind(v1.GroupVersion.WithKind("BankConnection"))
+	if err := w.Patch(ctx, written, client.RawPatch(types.MergePatchType, data)); err != nil {
+		return err
+	}
+	conn.ResourceVersion = written.ResourceVersion
+	return nil
 }

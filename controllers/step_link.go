@@ -27,6 +27,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
@@ -59,6 +60,11 @@ func (r *BankConnectionReconciler) issueLink(ctx context.Context, st *reconcileS
 	if st.waitingForRetry(v1.OperationIssueLink) {
 		return nil
 	}
+	// A first link is what applying the connection asks for, and status shows it: an Event for it
+	// would be one more write per connection, thousands at once when a fleet is applied. Links that
+	// replace one (expired, relinked, re-authorised, after a failure) are Events: someone may hold
+	// the old one.
+	first := meta.FindStatusCondition(c.Status.Conditions, v1.ConditionLinkIssued) == nil
 	// No private Secret is made for the link: the callback creates it if the user comes back.
 	state, err := newState()
 	if err != nil {
@@ -76,7 +82,9 @@ func (r *BankConnectionReconciler) issueLink(ctx context.Context, st *reconcileS
 	st.clearFailures(v1.OperationIssueLink) // a refresh's failures stay on record
 	st.linkIssued = true
 	st.requeue(expires)
-	r.event(st, corev1.EventTypeNormal, v1.ReasonLinkIssued, "Issued a widget link because %s", why)
+	if !first {
+		r.event(st, corev1.EventTypeNormal, v1.ReasonLinkIssued, "Issued a widget link because %s", why)
+	}
 	return nil
 }
 

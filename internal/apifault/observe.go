@@ -28,6 +28,9 @@ type Request struct {
 	Method, Path string
 	Watch        bool
 	Status       int
+	// ResponseType is the response's Content-Type: what the API server sent back, whole objects
+	// or their metadata only.
+	ResponseType string
 }
 
 // Recording lists the requests that match its rule while it runs, so a test can say exactly which
@@ -74,7 +77,7 @@ func (in *Injector) record(req *http.Request, resp *http.Response) {
 		}
 		x := Request{Method: req.Method, Path: req.URL.Path, Watch: isWatch(req)}
 		if resp != nil {
-			x.Status = resp.StatusCode
+			x.Status, x.ResponseType = resp.StatusCode, resp.Header.Get("Content-Type")
 		}
 		r.mu.Lock()
 		r.reqs = append(r.reqs, x)
