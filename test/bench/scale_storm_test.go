@@ -98,7 +98,17 @@ func (s *scaleRun) liveHeap(ctx context.Context) (int64, error) {
 }
 
 func (s *scaleRun) saveHeapProfile(ctx context.Context, path string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.pprofAddr+"/debug/pprof/heap?gc=1", nil)
+	return s.saveProfile(ctx, "heap?gc=1", path)
+}
+
+// saveCPUProfile profiles the manager's CPU for d (BENCH_SCALE_CPU_PROFILE), to see where a
+// phase's controller CPU goes.
+func (s *scaleRun) saveCPUProfile(ctx context.Context, path string, d time.Duration) error {
+	return s.saveProfile(ctx, fmt.Sprintf("profile?seconds=%d", int(d.Seconds())), path)
+}
+
+func (s *scaleRun) saveProfile(ctx context.Context, query, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.pprofAddr+"/debug/pprof/"+query, nil)
 	if err != nil {
 		return err
 	}

@@ -236,6 +236,14 @@ func TestScale(t *testing.T) {
 	time.Sleep(5 * time.Second) // its caches are synced once the callback endpoint listens; let start-up finish
 	mem := []memPoint{s.memoryPoint(ctx, "start", 0)}
 	s.createTenant(ctx, operatorNS)
+	if d := envDuration("BENCH_SCALE_CPU_PROFILE", 0); d > 0 {
+		path := filepath.Join(s.workDir, "cpu-link.pb.gz")
+		go func() {
+			if err := s.saveCPUProfile(ctx, path, d); err != nil {
+				s.logf("CPU profile of the link phase: %v", err)
+			}
+		}()
+	}
 	operator, opLatencies := s.linkPhase(ctx, "operator", operatorNS, names, applyPar, linkTimeout)
 	time.Sleep(3 * time.Second)
 	mem = append(mem, s.memoryPoint(ctx, "linked", n))
