@@ -107,6 +107,48 @@ func (s *scaleRun) saveCPUProfile(ctx context.Context, path string, d time.Durat
 	return s.saveProfile(ctx, fmt.Sprintf("profile?seconds=%d", int(d.Seconds())), path)
 }
 
+// saveAPIServerProfile profiles kube-apiserver's CPU for d, to see what a controller costs it.
+func (s *scaleRun) saveAPIServerProfile(ctx context.Context, path string, d time.Duration) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", s.host, int(d.Seconds())), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := s.metricsHC.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+// profilePhase profiles kube-apiserver, and the manager when it runs, from now for d
+// (BENCH_SCALE_CPU_PROFILE; 0: not at all), into <name>-*.pb.gz in the work directory.
+func (s *scaleRun) profilePhase(ctx context.Context, name string, withManager bool) {
+	d := envDuration("BENCH_SCALE_CPU_PROFILE", 0)
+	if d <= 0 {
+		return
+	}
+	go func() {
+		if err := s.saveAPIServerProfile(ctx, filepath.Join(s.workDir, name+"-apiserver-cpu.pb.gz"), d); err != nil {
+			s.logf("CPU profile of kube-apiserver in %s: %v", name, err)
+		}
+	}()
+	if withManager {
+		go func() {
+			if err := s.saveCPUProfile(ctx, filepath.Join(s.workDir, name+"-manager-cpu.pb.gz"), d); err != nil {
+				s.logf("CPU profile of the manager in %s: %v", name, err)
+			}
+		}()
+	}
+}
+
 func (s *scaleRun) saveProfile(ctx context.Context, query, path string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.pprofAddr+"/debug/pprof/"+query, nil)
 	if err != nil {

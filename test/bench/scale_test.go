@@ -236,14 +236,7 @@ func TestScale(t *testing.T) {
 	time.Sleep(5 * time.Second) // its caches are synced once the callback endpoint listens; let start-up finish
 	mem := []memPoint{s.memoryPoint(ctx, "start", 0)}
 	s.createTenant(ctx, operatorNS)
-	if d := envDuration("BENCH_SCALE_CPU_PROFILE", 0); d > 0 {
-		path := filepath.Join(s.workDir, "cpu-link.pb.gz")
-		go func() {
-			if err := s.saveCPUProfile(ctx, path, d); err != nil {
-				s.logf("CPU profile of the link phase: %v", err)
-			}
-		}()
-	}
+	s.profilePhase(ctx, "operator", true)
 	operator, opLatencies := s.linkPhase(ctx, "operator", operatorNS, names, applyPar, linkTimeout)
 	time.Sleep(3 * time.Second)
 	mem = append(mem, s.memoryPoint(ctx, "linked", n))
@@ -311,6 +304,7 @@ func (s *scaleRun) minimalRun(ctx context.Context, name, ns string, names []stri
 	mp := s.startMinimalProcess(ctx, ns, countsPath)
 	s.controllerPID = mp.Pid()
 	r := minimalResult{memStart: s.controllerMemory()}
+	s.profilePhase(ctx, name, false)
 	r.phase, r.latencies = s.linkPhase(ctx, name, ns, names, par, timeout)
 	r.memLinked = s.controllerMemory()
 	r.client = s.stopMinimalProcess(mp, countsPath)
