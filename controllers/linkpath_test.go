@@ -144,6 +144,12 @@ var _ = Describe("API requests", func() {
 			v1.ConditionReady+"=False/"+v1.ReasonAwaitingUser,
 			v1.ConditionReconciling+"=True/"+v1.ReasonAwaitingUser,
 		), "Authorized, TokensValid, ReauthorizationRequired and Synced say nothing Ready's reason does not, until a first authorisation")
+		other := t.connection("second")
+		waitForLink(other, "")
+		for _, typ := range []string{v1.ConditionLinkIssued, v1.ConditionReady, v1.ConditionReconciling} {
+			Expect(condition(other, typ).Message).To(Equal(condition(c, typ).Message),
+				"%s's message holds nothing of one connection (status.link has the times): the cache keeps one copy for all", typ)
+		}
 
 		By("a link that replaces another one, which the user may have been sent already, recorded as an Event")
 		annotate(c, v1.AnnotationRelink, "again")

@@ -77,8 +77,9 @@ func (r *BankConnectionReconciler) issueLink(ctx context.Context, st *reconcileS
 	c.Status.Link = newLinkStatus(st, link, state)
 	c.Status.Link.SettingsHash = settingsHash(c, st.client.userID)
 	expires := c.Status.Link.ExpiresAt.Time
+	// The same words for every connection (the times are in status.link): one copy in the cache.
 	st.setCondition(v1.ConditionLinkIssued, metav1.ConditionTrue, v1.ReasonLinkIssued,
-		"Send the user to status.link.url to authorise access; an unused link is replaced at "+expires.UTC().Format(time.RFC3339)+".")
+		"Send the user to status.link.url to authorise access; an unused link is replaced at status.link.expiresAt.")
 	st.clearFailures(v1.OperationIssueLink) // a refresh's failures stay on record
 	st.linkIssued = true
 	st.requeue(expires)
