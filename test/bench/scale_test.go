@@ -53,6 +53,9 @@ package bench
 //	BENCH_SCALE_LINK_TIMEOUT       how long all N may take to get their links (20m)
 //	BENCH_SCALE_WORKDIR            where the cluster, logs and report go (a new finx-bench-scale-* in $TMPDIR);
 //	                               the report is also written to <workdir>/report.txt
+//	BENCH_SCALE_CPU_PROFILE        profile kube-apiserver's CPU for this long from the start of each link
+//	                               phase, and the manager's in the operator's (0: no profiles), into
+//	                               <workdir>/<phase>-apiserver-cpu.pb.gz and <phase>-manager-cpu.pb.gz
 //	BENCH_MAX_CONCURRENT           --max-concurrent-reconciles of the manager, and the baseline's
 //	                               concurrency (8, cmd/main.go's default)
 //
