@@ -28,6 +28,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -144,8 +145,9 @@ var _ = Describe("API requests", func() {
 			v1.ConditionReady+"=False/"+v1.ReasonAwaitingUser,
 			v1.ConditionReconciling+"=True/"+v1.ReasonAwaitingUser,
 		), "Authorized, TokensValid, ReauthorizationRequired and Synced say nothing Ready's reason does not, until a first authorisation")
-		other := t.connection("second")
-		waitForLink(other, "")
+		// A link of another lifetime expires at another time, whenever the two were issued.
+		other := t.connection("second", func(o *v1.BankConnection) { o.Spec.LinkLifetime = &metav1.Duration{Duration: 2 * time.Hour} })
+		Expect(waitForLink(other, "").ExpiresAt.Time).NotTo(BeTemporally("~", waitForLink(c, "").ExpiresAt.Time, time.Minute))
 		for _, typ := range []string{v1.ConditionLinkIssued, v1.ConditionReady, v1.ConditionReconciling} {
 			Expect(condition(other, typ).Message).To(Equal(condition(c, typ).Message),
 				"%s's message holds nothing of one connection (status.link has the times): the cache keeps one copy for all", typ)
