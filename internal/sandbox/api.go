@@ -81,6 +81,14 @@ func (s *Server) api(endpoint, method string, h apiHandler) http.Handler {
 				return
 			}
 		}
+		if f.Hold != nil {
+			select {
+			case <-f.Hold:
+			case <-r.Context().Done():
+				dropped = true
+				return
+			}
+		}
 		if f.RetryAfter > 0 {
 			sw.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(f.RetryAfter), 10))
 		}

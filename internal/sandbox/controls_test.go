@@ -172,6 +172,35 @@ func TestAnswerLatency(t *testing.T) {
 	}
 }
 
+func TestHold(t *testing.T) {
+	e := newEnv(t, Config{})
+	tr := e.exchange(e.connect("held"))
+	release := make(chan struct{})
+	e.srv.InjectFault(Fault{Endpoint: EndpointToken, GrantType: grantRefreshToken, Hold: release, Count: 1})
+	type answer struct {
+		next tokenResponse
+		r    result
+	}
+	done := make(chan answer, 1)
+	go func() {
+		next, r := e.refresh(tr.RefreshToken)
+		done <- answer{next, r}
+	}()
+	select {
+	case a := <-done:
+		t.Fatalf("answered %d while held", a.r.status)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if e.srv.RefreshTokenState(tr.RefreshToken) != TokenActive {
+		t.Fatal("a held refresh rotated before its release")
+	}
+	close(release)
+	a := <-done
+	if a.r.status != http.StatusOK || e.srv.RefreshTokenState(tr.RefreshToken) != TokenSpent || e.srv.RefreshTokenState(a.next.RefreshToken) != TokenActive {
+		t.Fatalf("released refresh: %d", a.r.status)
+	}
+}
+
 // syncBuffer is a log sink safe for concurrent handlers.
 type syncBuffer struct {
 	mu sync.Mutex

@@ -39,6 +39,10 @@ type Fault struct {
 	Count int
 	// Latency delays the request before it is handled.
 	Latency time.Duration
+	// Hold, when set, keeps the request waiting (after Latency) until the channel is closed: for
+	// Go callers that must act while a request is at finX, whatever the machine's load. The HTTP
+	// control API cannot carry it.
+	Hold <-chan struct{}
 	// AnswerLatency handles the request at once and delays only the answer: for a refresh, the
 	// window in which finX has rotated and the client does not know it yet.
 	AnswerLatency time.Duration
