@@ -70,6 +70,7 @@ type options struct {
 	spendTimeout     time.Duration
 	instanceID       string
 	maxConcurrent    int
+	apiCompression   bool
 	pprofAddr        string
 	showVersion      bool
 	allowedBaseURLs  []string
@@ -106,6 +107,10 @@ func parseFlags() options {
 			"manager replays its own interrupted spend at once, inside finX's reuse grace.")
 	flag.IntVar(&o.maxConcurrent, "max-concurrent-reconciles", 8,
 		"How many BankConnections are reconciled in parallel (one object is never reconciled twice at once).")
+	flag.BoolVar(&o.apiCompression, "kube-api-compression", false,
+		"Ask kube-apiserver for gzip-compressed responses. Off by default, as for kube-controller-manager and kube-scheduler: "+
+			"inside a cluster compressing costs kube-apiserver and the manager more CPU than it saves in network. "+
+			"Turn it on when the manager reaches kube-apiserver over a slow link.")
 	flag.StringVar(&o.pprofAddr, "pprof-bind-address", "0",
 		"Address of Go's /debug/pprof endpoints (0 to disable, the default). Unauthenticated: bind it to loopback "+
 			"and reach it with kubectl port-forward when sizing the manager's memory.")
@@ -164,6 +169,7 @@ func main() {
 	}
 
 	cfg := logsafe.Harden(ctrl.GetConfigOrDie(), logger.WithName("api-warnings"))
+	cfg.DisableCompression = !o.apiCompression
 	mo := managerOptions(o)
 	if o.leaderElect && o.instanceID != "" {
 		lock, err := leaderLock(cfg, o.leaderElectionNS, o.instanceID)

@@ -145,6 +145,8 @@ func startMinimal(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme,
 	ctrl.SetLogger(logr.Discard())
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = -1, 0
+	// Uncompressed answers, as the manager asks for by default (--kube-api-compression=false).
+	cfg.DisableCompression = true
 	fx, err := finx.New(finx.Config{
 		BaseURL: sandboxURL, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret,
 		// The same limit as the operator's FinXClient in this run: high enough not to be measured.

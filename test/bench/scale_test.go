@@ -58,6 +58,8 @@ package bench
 //	                               <workdir>/<phase>-apiserver-cpu.pb.gz and <phase>-manager-cpu.pb.gz
 //	BENCH_MAX_CONCURRENT           --max-concurrent-reconciles of the manager, and the baseline's
 //	                               concurrency (8, cmd/main.go's default)
+//	BENCH_SCALE_MANAGER_ARGS       more manager flags, space-separated (for example
+//	                               --kube-api-compression=true); the baseline is not changed by them
 //
 // The phases run one after the other, so that the API server's request counters and the CPU time
 // of kube-apiserver and etcd can be split by phase:
@@ -411,7 +413,8 @@ func (s *scaleRun) start(ctx context.Context, concurrency int) {
 		SandboxArgs: []string{"--enable-test-controls"},
 		// Otherwise the manager's defaults, as a Deployment of config/default runs it.
 		// Its heap profiles are read at each memory point.
-		ManagerArgs: []string{"--max-concurrent-reconciles", strconv.Itoa(concurrency), "--pprof-bind-address", s.pprofAddr},
+		ManagerArgs: append([]string{"--max-concurrent-reconciles", strconv.Itoa(concurrency), "--pprof-bind-address", s.pprofAddr},
+			strings.Fields(os.Getenv("BENCH_SCALE_MANAGER_ARGS"))...),
 	})
 	if stack != nil {
 		t.Cleanup(stack.Stop)
