@@ -31,9 +31,6 @@ type Request struct {
 	// ResponseType is the response's Content-Type: what the API server sent back, whole objects
 	// or their metadata only.
 	ResponseType string
-	// AcceptEncoding is the compression the client asked for. Go's transport adds it below any
-	// RoundTripper, so only the Proxy, which forwards what the client sent, sees it.
-	AcceptEncoding string
 }
 
 // Recording lists the requests that match its rule while it runs, so a test can say exactly which
@@ -78,7 +75,7 @@ func (in *Injector) record(req *http.Request, resp *http.Response) {
 		if !(&rule{Rule: r.match}).matches(req, nil) {
 			continue
 		}
-		x := Request{Method: req.Method, Path: req.URL.Path, Watch: isWatch(req), AcceptEncoding: req.Header.Get("Accept-Encoding")}
+		x := Request{Method: req.Method, Path: req.URL.Path, Watch: isWatch(req)}
 		if resp != nil {
 			x.Status, x.ResponseType = resp.StatusCode, resp.Header.Get("Content-Type")
 		}
