@@ -43,7 +43,12 @@ var _ = Describe("Client changes and their connections", func() {
 			Method: http.MethodGet, PathContains: "/namespaces/" + t.ns + "/secrets/fan-", Action: apifault.Observe,
 		}))
 		reads := func() int { return apiFaults.Counts()["observed"] }
-		time.Sleep(500 * time.Millisecond) // let the links' own follow-up reconciles settle
+		// Let the links' own follow-up reconciles settle, however slow the machine: no read for a second.
+		Eventually(func() bool {
+			b := reads()
+			time.Sleep(time.Second)
+			return reads() == b
+		}).WithTimeout(20 * time.Second).Should(BeTrue())
 		before := reads()
 
 		fc := &v1.FinXClient{}
