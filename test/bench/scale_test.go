@@ -58,6 +58,9 @@ package bench
 //	                               <workdir>/<phase>-apiserver-cpu.pb.gz and <phase>-manager-cpu.pb.gz
 //	BENCH_MAX_CONCURRENT           --max-concurrent-reconciles of the manager, and the baseline's
 //	                               concurrency (8, cmd/main.go's default)
+//	BENCH_SCALE_LINK_ROUNDS        rounds of the link comparison (1): each further round applies N more
+//	                               connections for the operator (in a new namespace) and then for the
+//	                               baseline, and the report adds every round's ratio and their median
 //	BENCH_SCALE_MANAGER_ARGS       more manager flags, space-separated (for example
 //	                               --kube-api-compression=true); the baseline is not changed by them
 //
@@ -158,7 +161,9 @@ type scaleRun struct {
 	pprofAddr string
 	// connected is how many connections the connect phase took to Connected.
 	connected int
-	report    strings.Builder
+	// rounds are the link comparison's rounds, the first one included (BENCH_SCALE_LINK_ROUNDS).
+	rounds []linkRound
+	report strings.Builder
 }
 
 // phase is one measured window.
@@ -200,6 +205,7 @@ func TestScale(t *testing.T) {
 	applyPar := envInt("BENCH_SCALE_APPLY_PARALLELISM", 8)
 	linkTimeout := envDuration("BENCH_SCALE_LINK_TIMEOUT", 20*time.Minute)
 	concurrency := envInt("BENCH_MAX_CONCURRENT", 8)
+	linkRounds := envInt("BENCH_SCALE_LINK_ROUNDS", 1)
 
 	ctx := t.Context()
 	s := &scaleRun{t: t, concurrency: concurrency, finxRate: finxRate}
@@ -252,6 +258,8 @@ func TestScale(t *testing.T) {
 	// baseline's connections over) and starts again, as a restarted Pod would, for what follows.
 	s.stopManager()
 	minAfter := s.minimalRun(ctx, "minimal-after", minimalNS, names, applyPar, linkTimeout)
+	s.rounds = s.moreLinkRounds(ctx, linkRound{minBefore: minBefore.phase.wall, operator: operator.wall, minAfter: minAfter.phase.wall},
+		linkRounds, minimalNS, operatorNS, names, applyPar, linkTimeout)
 	s.startManager(ctx)
 	time.Sleep(5 * time.Second)
 
@@ -798,6 +806,10 @@ func (s *scaleRun) print(n, sample int, minBefore, minAfter minimalResult, opera
 		ratio(secs(operator.wall), secs(minBefore.phase.wall)), ratio(secs(operator.wall), secs(minAfter.phase.wall)))
 	logf("controller process CPU per link, each run in order: minimal %.2fms, operator %.2fms, minimal %.2fms",
 		ms(minBefore.phase.mgrCPU)/fn, ms(operator.mgrCPU)/fn, ms(minAfter.phase.mgrCPU)/fn)
+	if len(s.rounds) > 1 {
+		logf("apply → link in %d rounds (each operator run between two minimal runs; the table below is round 1):\n%s",
+			len(s.rounds), roundsReport(s.rounds))
+	}
 	logf("")
 	logf("%-34s %14s %14s %8s", "figure", "finx-operator", "minimal", "ratio")
 	logf("%-34s %13.1fs %13.1fs %8s", fmt.Sprintf("apply → link, all %d", n), secs(operator.wall), secs(minimal.wall),
