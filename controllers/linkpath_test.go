@@ -58,7 +58,11 @@ var _ = Describe("API requests", func() {
 					// warmed the client up, which its Ready may still reach.
 					continue
 				}
-				out = append(out, fmt.Sprintf("%s %s %d", r.Method, r.Path[strings.Index(r.Path, "/namespaces/"+t.ns)+len("/namespaces/"+t.ns):], r.Status))
+				req := fmt.Sprintf("%s %s %d", r.Method, r.Path[strings.Index(r.Path, "/namespaces/"+t.ns)+len("/namespaces/"+t.ns):], r.Status)
+				if r.ResourceVersion == "0" {
+					req += " from the watch cache"
+				}
+				out = append(out, req)
 			}
 			return out
 		}
@@ -95,7 +99,7 @@ var _ = Describe("API requests", func() {
 		c := t.connection("lena")
 		waitForLink(c, "")
 		Expect(settled(requests)).To(ConsistOf(
-			"GET /secrets/lena-finx-refresh 404",
+			"GET /secrets/lena-finx-refresh 404 from the watch cache", // a Secret in the way, looked for without reading etcd
 			"PATCH /bankconnections/lena/status 200",
 		), "the connection comes from the cache and the credentials from the client's check; nothing is created")
 		// The API server encodes a custom resource as JSON only; in protobuf it sends nothing but an
@@ -122,7 +126,7 @@ var _ = Describe("API requests", func() {
 		annotate(c, v1.AnnotationRefresh, "count-me")
 		Eventually(func() int64 { return get(c).Status.RefreshToken.Rotations }).WithTimeout(10 * time.Second).Should(Equal(rotations + 1))
 		Expect(settled(requests)).To(ConsistOf(
-			"GET /secrets/lena-finx-refresh 200", // the token, read right before it is spent
+			"GET /secrets/lena-finx-refresh 200", // the token, read from etcd right before it is spent
 			"GET /secrets/lena-finx-access 200",
 			"PUT /secrets/lena-finx-refresh 200", // the journal
 			"PUT /secrets/lena-finx-refresh 200", // the new token

@@ -22,7 +22,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
@@ -79,7 +81,7 @@ func (r *BankConnectionReconciler) resolveClient(ctx context.Context, st *reconc
 // loadPrivateSecret reads the operator-private Secret from the API server (it may not exist yet).
 func (r *BankConnectionReconciler) loadPrivateSecret(ctx context.Context, st *reconcileState) (bool, error) {
 	key := types.NamespacedName{Namespace: st.conn.Namespace, Name: refreshSecretName(st.conn)}
-	p, err := tokenstore.ReadPrivate(ctx, r.APIReader, key, st.conn)
+	p, err := tokenstore.ReadPrivate(ctx, privateReader(r.APIReader, st.conn), key, st.conn)
 	var no *tokenstore.NotOwnedError
 	if errors.As(err, &no) {
 		// Perhaps a chain a deleted connection of this name, user and client retained: only such a
@@ -140,4 +142,25 @@ func blockedBySecret(st *reconcileState, err error) bool {
 	st.blocked = &problem{reason: v1.ReasonSecretConflict, message: no.Error()}
 	st.requeue(st.now.Add(time.Minute))
 	return true
+}
+
+// privateReader is how a reconcile reads the private Secret. A connection the operator has never
+// written status for holds no chain and has never had a link, so no token can be in its private
+// Secret except one a retained chain left: the read only looks for a Secret in the way (a foreign
+// one, or a chain to adopt) before the first link. kube-apiserver answers it from its watch cache,
+// milliseconds behind etcd at most, without reading etcd. A Secret it misses is found by the next
+// reconcile or by the callback's create. Every other read, the one before a spend included, is a
+// read from etcd.
+func privateReader(r client.Reader, c *v1.BankConnection) client.Reader {
+	if c.Status.ObservedGeneration < 1 && c.Status.Link == nil && c.Status.RefreshToken == nil {
+		return watchCacheReader{r}
+	}
+	return r
+}
+
+// watchCacheReader serves Gets from kube-apiserver's watch cache (resourceVersion "0").
+type watchCacheReader struct{ client.Reader }
+
+func (w watchCacheReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	return w.Reader.Get(ctx, key, obj, append(opts, &client.GetOptions{Raw: &metav1.GetOptions{ResourceVersion: "0"}})...)
 }

@@ -31,6 +31,9 @@ type Request struct {
 	// ResponseType is the response's Content-Type: what the API server sent back, whole objects
 	// or their metadata only.
 	ResponseType string
+	// ResourceVersion is the request's resourceVersion parameter: "0" lets kube-apiserver answer
+	// from its watch cache, "" asks etcd.
+	ResourceVersion string
 }
 
 // Recording lists the requests that match its rule while it runs, so a test can say exactly which
@@ -75,7 +78,7 @@ func (in *Injector) record(req *http.Request, resp *http.Response) {
 		if !(&rule{Rule: r.match}).matches(req, nil) {
 			continue
 		}
-		x := Request{Method: req.Method, Path: req.URL.Path, Watch: isWatch(req)}
+		x := Request{Method: req.Method, Path: req.URL.Path, Watch: isWatch(req), ResourceVersion: req.URL.Query().Get("resourceVersion")}
 		if resp != nil {
 			x.Status, x.ResponseType = resp.StatusCode, resp.Header.Get("Content-Type")
 		}
