@@ -50,8 +50,6 @@ var _ = Describe("Issue-10 link path under attack", func() {
 			BodyHas: []string{v1.ReasonSecretWriteFailed}, Action: apifault.Observe,
 		}))
 		failedBefore := failedWrites()
-		refused := func() int { return sbx.Stats().Endpoints["token/refresh_token"].ByStatus[http.StatusBadRequest] }
-		refusedBefore := refused()
 		// finX holds the refresh until the Secret is gone, however slow this machine is: with a 2 s
 		// latency instead, a stalled CI runner once let the refresh finish before the deletion.
 		release := make(chan struct{})
@@ -82,8 +80,9 @@ var _ = Describe("Issue-10 link path under attack", func() {
 		Eventually(func() string { return readTokens(c).access }).ShouldNot(BeEmpty())
 		Expect(get(c).Status.LastError).To(BeNil(), "the refresh's access token was written")
 		Expect(failedWrites()).To(Equal(failedBefore), "no status reported the access-token write as failed")
-		Expect(tokenCalls()).To(BeNumerically(">", calls))
-		Expect(refused()).To(Equal(refusedBefore), "no refresh token was spent twice")
+		// This connection's own chain, not the suite-wide counters other tenants also move: a token
+		// spent twice would have ended it (RotationLost) and left no live token.
+		Expect(get(c).Status.Phase).To(Equal(v1.PhaseConnected))
 		Expect(sbx.RefreshTokenState(readTokens(c).refresh)).To(Equal(sandbox.TokenActive))
 	})
 

@@ -195,7 +195,12 @@ func TestHold(t *testing.T) {
 		t.Fatal("a held refresh rotated before its release")
 	}
 	close(release)
-	a := <-done
+	var a answer
+	select {
+	case a = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no answer 10 s after the release") // also if the helper failed in its goroutine
+	}
 	if a.r.status != http.StatusOK || e.srv.RefreshTokenState(tr.RefreshToken) != TokenSpent || e.srv.RefreshTokenState(a.next.RefreshToken) != TokenActive {
 		t.Fatalf("released refresh: %d", a.r.status)
 	}
