@@ -63,6 +63,10 @@ package bench
 //	                               baseline, and the report adds every round's ratio and their median
 //	BENCH_SCALE_MANAGER_ARGS       more manager flags, space-separated (for example
 //	                               --kube-api-compression=true); the baseline is not changed by them
+//	BENCH_SCALE_MINIMAL_STATUS     "operator": the baseline writes the status the operator writes for a
+//	                               first link (phase, the whole status.link, finxUserID, three
+//	                               conditions) instead of status.link alone, to tell what the status
+//	                               costs from what the operator's work costs
 //
 // The phases run one after the other, so that the API server's request counters and the CPU time
 // of kube-apiserver and etcd can be split by phase:
