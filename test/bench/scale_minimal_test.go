@@ -60,6 +60,8 @@ import (
 type minimalController struct {
 	c  client.Client
 	fx *finx.Client
+	// operatorStatus: write the operator's first-link status (BENCH_SCALE_MINIMAL_STATUS=operator).
+	operatorStatus bool
 }
 
 // TestScaleMinimalProcess is how the baseline gets a process of its own: TestScale runs this test
@@ -167,7 +169,7 @@ func startMinimal(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme,
 	if err != nil {
 		return nil, err
 	}
-	r := &minimalController{c: mgr.GetClient(), fx: fx}
+	r := &minimalController{c: mgr.GetClient(), fx: fx, operatorStatus: os.Getenv("BENCH_SCALE_MINIMAL_STATUS") == "operator"}
 	skip := true
 	if err := ctrl.NewControllerManagedBy(mgr).
 		Named("minimal-bankconnection").
@@ -210,7 +212,7 @@ func (r *minimalController) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	}
 	patch := client.MergeFrom(c.DeepCopy())
 	c.Status.Link = &v1.LinkStatus{URL: link.Location, FlowID: link.ID, IssuedAt: metav1.Now()}
-	if os.Getenv("BENCH_SCALE_MINIMAL_STATUS") == "operator" {
+	if r.operatorStatus {
 		operatorShapedStatus(c, state)
 	}
 	if err := r.c.Status().Patch(ctx, c, patch); err != nil {
@@ -235,14 +237,17 @@ func operatorShapedStatus(c *v1.BankConnection, state []byte) {
 	c.Status.ObservedGeneration = c.Generation
 	c.Status.Phase = v1.PhaseAwaitingAuthorization
 	c.Status.FinXUserID = "u-" + h[16:48]
-	cond := func(t, reason, msg string) metav1.Condition {
-		return metav1.Condition{Type: t, Status: metav1.ConditionFalse, ObservedGeneration: c.Generation,
+	cond := func(t string, status metav1.ConditionStatus, reason, msg string) metav1.Condition {
+		return metav1.Condition{Type: t, Status: status, ObservedGeneration: c.Generation,
 			LastTransitionTime: now, Reason: reason, Message: msg}
 	}
+	// The operator's messages, of the same length (controllers/ready.go and step_link.go).
 	c.Status.Conditions = []metav1.Condition{
-		cond(v1.ConditionReady, v1.ReasonAwaitingUser, "Waiting for the user to authorise access through the link in status.link.url."),
-		cond(v1.ConditionLinkIssued, v1.ReasonLinkIssued, "Send the user to status.link.url to authorise access; an unused link is replaced at status.link.expiresAt."),
-		cond(v1.ConditionReconciling, v1.ReasonAwaitingUser, "Waiting for the end user to authorise access through the link in status.link.url; the operator has done its part."),
+		cond(v1.ConditionReady, metav1.ConditionFalse, v1.ReasonAwaitingUser,
+			"Waiting for the user to authorise access through the link in status.link.url."),
+		cond(v1.ConditionLinkIssued, metav1.ConditionTrue, v1.ReasonLinkIssued,
+			"Send the user to status.link.url to authorise access; an unused link is replaced at status.link.expiresAt."),
+		cond(v1.ConditionReconciling, metav1.ConditionTrue, v1.ReasonAwaitingUser,
+			"Waiting for the end user to authorise access through the link in status.link.url; the operator has done its part."),
 	}
-	c.Status.Conditions[1].Status, c.Status.Conditions[2].Status = metav1.ConditionTrue, metav1.ConditionTrue
 }
