@@ -107,6 +107,9 @@ type held struct {
 	stateHash string
 	// rotations is the count of the Secret the spend began from, for a Secret recreated meanwhile.
 	rotations int64
+	// binding is how the Secret the spend began from was tied to its connection, for a Secret
+	// recreated meanwhile: a retained chain stays retained.
+	binding tokenstore.Binding
 	// began is when the spend began: a chain in the Secret issued after it is newer than this
 	// result; one issued before it (a restore from a backup, say) is older.
 	began time.Time
@@ -255,7 +258,7 @@ func (s *Spend) Commit(ctx context.Context, r Result) (*tokenstore.Private, erro
 	h := &held{
 		owner: s.owner, key: s.key, op: s.op, tokens: r.Tokens, digest: tokenstore.DigestOf(r.Tokens.RefreshToken),
 		rotated: r.Rotated, journal: s.entry, replaces: s.replaces, stateHash: r.StateHash,
-		rotations: s.Private.Rotations(), began: s.began,
+		rotations: s.Private.Rotations(), binding: s.Private.Binding(), began: s.began,
 	}
 	if h.digest == (tokenstore.Digest{}) {
 		return nil, errors.New("refusing to store an empty refresh token")
@@ -360,9 +363,9 @@ func (p *Protocol) commit(ctx context.Context, priv *tokenstore.Private, h *held
 		}
 		if priv == nil {
 			// The Secret was deleted meanwhile: the held tokens are the newest there are, so they
-			// go into a new one.
+			// go into a new one, bound to the connection as the deleted one was.
 			var err error
-			if priv, err = tokenstore.EnsurePrivate(ctx, p.Writer, p.Reader, h.owner, h.key.Name); err != nil {
+			if priv, err = tokenstore.EnsurePrivate(ctx, p.Writer, p.Reader, h.owner, h.key.Name, h.binding); err != nil {
 				lastErr = err
 				continue
 			}

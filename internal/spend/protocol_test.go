@@ -224,6 +224,28 @@ var _ = Describe("Spend protocol", func() {
 			Expect(p.Holding(f.owner.UID)).To(BeFalse())
 		})
 
+		It("recreates a Secret deleted meanwhile retained, as the deleted one was, so the chain outlives its connection", func() {
+			id := tokenstore.Retention{UserID: f.owner.Spec.UserID, ClientKind: "FinXClient", ClientName: "finx", FinXUserID: "finx-user-7"}
+			_, err := tokenstore.SetRetention(ctx, k8sClient, f.read(), f.owner, true, id)
+			Expect(err).NotTo(HaveOccurred())
+			p, _ := f.protocol("pod-a")
+			sp := begin(p, spend.Refresh)
+			old := f.read().Secret
+			Expect(metav1.GetControllerOf(old)).To(BeNil())
+			Expect(k8sClient.Delete(ctx, old)).To(Succeed())
+			_, err = sp.Commit(ctx, f.result("rt-1"))
+			Expect(err).NotTo(HaveOccurred())
+			got := f.expectStored("rt-1", f.rotations+1)
+			Expect(got.Secret.UID).NotTo(Equal(old.UID), "a new Secret")
+			Expect(metav1.GetControllerOf(got.Secret)).To(BeNil(), "no owner reference: the garbage collector would delete it with its connection")
+			Expect(got.Retained()).To(BeTrue())
+			for _, k := range []string{tokenstore.AnnotationRetainedFor, tokenstore.AnnotationRetainedUser,
+				tokenstore.AnnotationRetainedClient, tokenstore.AnnotationRetainedFinXUser} {
+				Expect(got.Secret.Annotations).To(HaveKeyWithValue(k, old.Annotations[k]))
+			}
+			Expect(p.Holding(f.owner.UID)).To(BeFalse())
+		})
+
 		DescribeTable("holds the result past the spend's deadline, and Resume with a fresh context lands it once",
 			func(applied bool) {
 				p, pr := f.protocol("pod-a")

@@ -277,7 +277,7 @@ func newFixture() *fixture {
 		clk:   clocktesting.NewFakeClock(time.Date(2026, 12, 1, 4, 0, 0, 0, time.UTC)),
 		first: "rt-" + name + "-0", rotations: 3,
 	}
-	priv, err := tokenstore.EnsurePrivate(ctx, k8sClient, k8sClient, owner, f.key.Name)
+	priv, err := tokenstore.EnsurePrivate(ctx, k8sClient, k8sClient, owner, f.key.Name, tokenstore.Binding{})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(tokenstore.CommitTokens(ctx, k8sClient, priv, f.tokens(f.first, f.rotations), "")).To(Succeed())
 	return f

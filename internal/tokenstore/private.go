@@ -209,15 +209,16 @@ func ReadPrivate(ctx context.Context, r client.Reader, key types.NamespacedName,
 	return &Private{Secret: s}, nil
 }
 
-// EnsurePrivate returns the operator-private Secret, creating it (empty, owned by the connection)
-// if it does not exist yet.
-func EnsurePrivate(ctx context.Context, c client.Client, r client.Reader, owner client.Object, name string) (*Private, error) {
+// EnsurePrivate returns the operator-private Secret, creating it (empty, bound to owner as b says)
+// if it does not exist yet. A Secret deleted during a spend is recreated bound as the deleted one
+// was: a retained chain must not become one its connection's deletion takes with it.
+func EnsurePrivate(ctx context.Context, c client.Client, r client.Reader, owner client.Object, name string, b Binding) (*Private, error) {
 	key := types.NamespacedName{Namespace: owner.GetNamespace(), Name: name}
 	p, err := ReadPrivate(ctx, r, key, owner)
 	if err != nil || p != nil {
 		return p, err
 	}
-	return createPrivate(ctx, c, owner, key, false, Retention{}, nil)
+	return createPrivate(ctx, c, owner, key, nil, func(s *corev1.Secret) error { return b.apply(s, owner, c.Scheme()) })
 }
 
 // CreateWithCallback creates the private Secret with a callback hand-off in it: the Secret is first
@@ -225,10 +226,10 @@ func EnsurePrivate(ctx context.Context, c client.Client, r client.Reader, owner 
 // as the deletion policy says (retain) from its first write. An AlreadyExists error means someone
 // created it meanwhile: read it and hand over with RecordCallback instead.
 func CreateWithCallback(ctx context.Context, c client.Client, owner client.Object, key types.NamespacedName, retain bool, id Retention, cb Callback) (*Private, error) {
-	return createPrivate(ctx, c, owner, key, retain, id, &cb)
+	return createPrivate(ctx, c, owner, key, &cb, func(s *corev1.Secret) error { return bind(s, owner, c.Scheme(), retain, id) })
 }
 
-func createPrivate(ctx context.Context, c client.Client, owner client.Object, key types.NamespacedName, retain bool, id Retention, cb *Callback) (*Private, error) {
+func createPrivate(ctx context.Context, c client.Client, owner client.Object, key types.NamespacedName, cb *Callback, bindTo func(*corev1.Secret) error) (*Private, error) {
 	s := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: key.Namespace, Name: key.Name,
@@ -237,7 +238,7 @@ func createPrivate(ctx context.Context, c client.Client, owner client.Object, ke
 		Type: TypeRefreshToken,
 		Data: map[string][]byte{},
 	}
-	if err := bind(s, owner, c.Scheme(), retain, id); err != nil {
+	if err := bindTo(s); err != nil {
 		return nil, err
 	}
 	if cb != nil {

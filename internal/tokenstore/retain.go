@@ -21,6 +21,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -123,7 +124,7 @@ func bind(s *corev1.Secret, owner client.Object, scheme *runtime.Scheme, retain 
 		if err := controllerutil.SetControllerReference(owner, s, scheme, controllerutil.WithBlockOwnerDeletion(false)); err != nil {
 			return err
 		}
-		for _, k := range []string{AnnotationRetainedFor, AnnotationRetainedUser, AnnotationRetainedClient, AnnotationRetainedFinXUser} {
+		for _, k := range retainedAnnotations {
 			delete(s.Annotations, k)
 		}
 		return nil
@@ -138,6 +139,43 @@ func bind(s *corev1.Secret, owner client.Object, scheme *runtime.Scheme, retain 
 	if id.FinXUserID != "" {
 		s.Annotations[AnnotationRetainedFinXUser] = hashOf(id.FinXUserID)
 	}
+	return nil
+}
+
+// retainedAnnotations are the annotations that bind a retained Secret to its connection.
+var retainedAnnotations = []string{AnnotationRetainedFor, AnnotationRetainedUser, AnnotationRetainedClient, AnnotationRetainedFinXUser}
+
+// Binding is how a private Secret is tied to its connection: owned (the zero value), or retained
+// with what a later connection must match to adopt its chain.
+type Binding struct {
+	retained map[string]string // the retained-* annotations; nil when owned
+}
+
+// Binding returns how the Secret is bound now, so that a Secret recreated in its place is bound the
+// same way.
+func (p *Private) Binding() Binding {
+	if !p.Retained() {
+		return Binding{}
+	}
+	b := Binding{retained: map[string]string{}}
+	for _, k := range retainedAnnotations {
+		if v, ok := p.Secret.Annotations[k]; ok {
+			b.retained[k] = v
+		}
+	}
+	return b
+}
+
+func (b Binding) apply(s *corev1.Secret, owner client.Object, scheme *runtime.Scheme) error {
+	if b.retained == nil {
+		return bind(s, owner, scheme, false, Retention{})
+	}
+	s.OwnerReferences = withoutOwner(s.OwnerReferences, owner.GetUID())
+	if s.Annotations == nil {
+		s.Annotations = map[string]string{}
+	}
+	maps.Copy(s.Annotations, b.retained)
+	s.Annotations[AnnotationRetainedFor] = string(owner.GetUID())
 	return nil
 }
 
