@@ -67,6 +67,9 @@ package bench
 //	                               first link (phase, the whole status.link, finxUserID, three
 //	                               conditions) instead of status.link alone, to tell what the status
 //	                               costs from what the operator's work costs
+//	BENCH_SCALE_MINIMAL_IDENTITY   "admin": the baseline runs as cluster admin (system:masters), whose
+//	                               requests skip authorisation and API Priority and Fairness, instead
+//	                               of as the operator's ServiceAccount like the manager
 //
 // The phases run one after the other, so that the API server's request counters and the CPU time
 // of kube-apiserver and etcd can be split by phase:
@@ -180,6 +183,11 @@ type phase struct {
 	applied                 time.Duration
 	server, harness         requests
 	apiCPU, etcdCPU, mgrCPU time.Duration
+	// statusBytes is the mean size of a linked connection's status as JSON (link phases): what
+	// kube-apiserver decodes, stores and sends to every watcher on each status write. With
+	// BENCH_SCALE_MINIMAL_STATUS=operator the two controllers' figures should be close; if the
+	// operator's status changes and the baseline's imitation does not, this shows it.
+	statusBytes float64
 }
 
 // controller is what the API server counted minus the harness's own requests.
@@ -350,6 +358,7 @@ func meanOf(a, b phase) phase {
 		name: a.name, wall: half(a.wall, b.wall), applied: half(a.applied, b.applied),
 		server: mean(a.server, b.server), harness: mean(a.harness, b.harness),
 		apiCPU: half(a.apiCPU, b.apiCPU), etcdCPU: half(a.etcdCPU, b.etcdCPU), mgrCPU: half(a.mgrCPU, b.mgrCPU),
+		statusBytes: (a.statusBytes + b.statusBytes) / 2,
 	}
 }
 
@@ -604,8 +613,29 @@ func (s *scaleRun) linkPhase(ctx context.Context, name, ns string, names []strin
 	time.Sleep(settleAfter)
 	p := s.end(ctx, name, st, last.Sub(st.at))
 	p.applied = appliedIn
+	p.statusBytes = meanStatusBytes(tr, names)
 	t.Logf("%s: all %d linked %s after the first apply", name, len(names), p.wall.Round(100*time.Millisecond))
 	return p, latencies
+}
+
+// meanStatusBytes is the mean size of the named connections' status as JSON, as last seen.
+func meanStatusBytes(tr *tracker, names []string) float64 {
+	var sum, n int
+	for _, name := range names {
+		c := tr.get(name)
+		if c == nil {
+			continue
+		}
+		b, err := json.Marshal(c.Status)
+		if err != nil {
+			continue
+		}
+		sum, n = sum+len(b), n+1
+	}
+	if n == 0 {
+		return 0
+	}
+	return float64(sum) / float64(n)
 }
 
 func later(a, b time.Time) time.Time {
@@ -825,6 +855,8 @@ func (s *scaleRun) print(n, sample int, minBefore, minAfter minimalResult, opera
 		ratio(ms(quantile(opLat, 0.5)), ms(quantile(minLat, 0.5))))
 	logf("%-34s %12.0fms %12.0fms %8s", "apply → link, p95 per connection", ms(quantile(opLat, 0.95)), ms(quantile(minLat, 0.95)),
 		ratio(ms(quantile(opLat, 0.95)), ms(quantile(minLat, 0.95))))
+	logf("%-34s %13.0fB %13.0fB %8s", "status per link, as JSON", operator.statusBytes, minimal.statusBytes,
+		ratio(operator.statusBytes, minimal.statusBytes))
 	opAPI, minAPI := operator.apiCPU+operator.etcdCPU, minimal.apiCPU+minimal.etcdCPU
 	logf("%-34s %13.1fs %13.1fs %8s", "kube-apiserver + etcd CPU", secs(opAPI), secs(minAPI), ratio(secs(opAPI), secs(minAPI)))
 	logf("%-34s %13.1fs %13.1fs", "  of which kube-apiserver", secs(operator.apiCPU), secs(minimal.apiCPU))
