@@ -28,7 +28,7 @@ limitations under the License.
 //	BENCH_MEMORY_CONNECTIONS    Connected connections held by BenchmarkManagerMemory (200)
 //	BENCH_UNRELATED_SECRETS     unlabelled Secrets created by BenchmarkManagerMemory (2000)
 //	BENCH_UNRELATED_SECRET_SIZE bytes of data in each unrelated Secret (1024)
-//	BENCH_MAX_CONCURRENT        the manager's MaxConcurrentReconciles (8, cmd/main.go's default)
+//	BENCH_MAX_CONCURRENT        the manager's MaxConcurrentReconciles (16, cmd/main.go's default)
 //	BENCH_SETUP_PARALLELISM     connections authorised at once while preparing fixtures (8)
 //	BENCH_WAIT_TIMEOUT          how long any single wait may take before the benchmark fails (60s)
 //	BENCH_LOG                   the operator's log level on stderr: error (default), info, debug, or off

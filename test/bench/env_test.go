@@ -176,7 +176,7 @@ func startEnv() (*benchEnv, error) {
 		CallbackAddr:  cbAddr,
 		CallbackReady: ready,
 		// cmd/main.go's --max-concurrent-reconciles default (the controller suite runs with 1).
-		MaxConcurrentReconciles: envInt("BENCH_MAX_CONCURRENT", 8),
+		MaxConcurrentReconciles: envInt("BENCH_MAX_CONCURRENT", 16),
 		BackoffBase:             300 * time.Millisecond,
 		BackoffMax:              2 * time.Second,
 		Metrics:                 metrics.New(prometheus.NewRegistry()),

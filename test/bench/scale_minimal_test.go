@@ -83,7 +83,7 @@ func TestScaleMinimalProcess(t *testing.T) {
 	defer cancel()
 	counter := newCounter()
 	stop, err := startMinimal(ctx, counter.wrap(cfg), devstack.Scheme(), ns, os.Getenv("BENCH_SCALE_SANDBOX_URL"),
-		envInt("BENCH_MAX_CONCURRENT", 8))
+		envInt("BENCH_MAX_CONCURRENT", 16))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,7 +57,7 @@ package bench
 //	                               phase, and the manager's in the operator's (0: no profiles), into
 //	                               <workdir>/<phase>-apiserver-cpu.pb.gz and <phase>-manager-cpu.pb.gz
 //	BENCH_MAX_CONCURRENT           --max-concurrent-reconciles of the manager, and the baseline's
-//	                               concurrency (8, cmd/main.go's default)
+//	                               concurrency (16, cmd/main.go's default)
 //	BENCH_SCALE_LINK_ROUNDS        rounds of the link comparison (1): each further round applies N more
 //	                               connections for the operator (in a new namespace) and then for the
 //	                               baseline, and the report adds every round's ratio and their median
@@ -216,7 +216,7 @@ func TestScale(t *testing.T) {
 	fanoutWindow := envDuration("BENCH_SCALE_FANOUT_WINDOW", 20*time.Second)
 	applyPar := envInt("BENCH_SCALE_APPLY_PARALLELISM", 8)
 	linkTimeout := envDuration("BENCH_SCALE_LINK_TIMEOUT", 20*time.Minute)
-	concurrency := envInt("BENCH_MAX_CONCURRENT", 8)
+	concurrency := envInt("BENCH_MAX_CONCURRENT", 16)
 	linkRounds := envInt("BENCH_SCALE_LINK_ROUNDS", 1)
 
 	ctx := t.Context()
