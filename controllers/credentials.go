@@ -35,6 +35,12 @@ import (
 // older than this looks itself.
 const credentialsRecheck = 2 * time.Minute
 
+// credentialsRefusedRecheck is the least time between two reads that finX's refusals cause. When
+// finX refuses a client's credentials every connection of the client fails alike: the first
+// refusal of a reading has the Secret read again at the next call (it may have been put right
+// since), and one read then tells as much as a thousand.
+const credentialsRefusedRecheck = 10 * time.Second
+
 // credentialsForgetAfter is how long a reading nobody uses stays in memory: a deleted client's
 // secret should not stay for the life of the process.
 const credentialsForgetAfter = 3 * credentialsRecheck
@@ -64,9 +70,13 @@ type credentialsEntry struct {
 	// usedAt is the last time anyone asked for the entry (guarded by Credentials.mu).
 	usedAt time.Time
 	readAt time.Time
-	id     string
-	secret string
-	rv     string
+	// stale: finX refused this reading; the next use reads the Secret again.
+	stale bool
+	// afterRefusal: this reading was made because finX refused the one before it.
+	afterRefusal bool
+	id           string
+	secret       string
+	rv           string
 	// err is a *clientProblemError (missing, forbidden, wrong type, incomplete), which is what the
 	// Secret says as much as a client id is. Other errors are not kept.
 	err error
@@ -83,12 +93,23 @@ func (m *Credentials) Check(ctx context.Context, key types.NamespacedName, ref v
 	return m.read(ctx, key, ref, true)
 }
 
-// Forget drops what was read from the Secret, so that the next use reads it: finX refused the
-// credentials, which may mean that they were changed after the last read.
+// Forget marks what was read from the Secret as stale, so that the next use reads it: finX refused
+// the credentials, which may mean that they were changed after the last read. A reading that was
+// itself made after a refusal is read again only once credentialsRefusedRecheck has passed.
 func (m *Credentials) Forget(key types.NamespacedName, ref v1.CredentialsSecretReference) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.entries, keyOf(key, ref))
+	e := m.entries[keyOf(key, ref)]
+	m.mu.Unlock()
+	if e == nil {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	at := m.now()
+	if e.afterRefusal && !at.Before(e.readAt) && at.Sub(e.readAt) < credentialsRefusedRecheck {
+		return
+	}
+	e.stale = true
 }
 
 func keyOf(key types.NamespacedName, ref v1.CredentialsSecretReference) credentialsKey {
@@ -101,7 +122,7 @@ func (m *Credentials) read(ctx context.Context, key types.NamespacedName, ref v1
 	defer e.mu.Unlock()
 	at := m.now()
 	// A reading from the future (the clock stepped back) is not trusted.
-	if !now && !e.readAt.IsZero() && !at.Before(e.readAt) && at.Sub(e.readAt) < credentialsRecheck {
+	if !now && !e.stale && !e.readAt.IsZero() && !at.Before(e.readAt) && at.Sub(e.readAt) < credentialsRecheck {
 		return e.id, e.secret, e.rv, e.err
 	}
 	id, sec, rv, err := readCredentials(ctx, m.Reader, key, ref)
@@ -109,6 +130,7 @@ func (m *Credentials) read(ctx context.Context, key types.NamespacedName, ref v1
 	if err != nil && !errors.As(err, &cp) {
 		return "", "", "", err // an API error says nothing about the Secret: ask again next time
 	}
+	e.afterRefusal, e.stale = e.stale, false
 	e.readAt, e.id, e.secret, e.rv, e.err = at, id, sec, rv, err
 	return id, sec, rv, err
 }
