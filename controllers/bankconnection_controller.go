@@ -90,7 +90,7 @@ func (r *BankConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	conn, lagging, err := r.readConnection(ctx, req.NamespacedName)
 	switch {
 	case lagging:
-		return ctrl.Result{RequeueAfter: cacheLagRetry}, nil
+		return ctrl.Result{RequeueAfter: r.own.lagRetry(req.NamespacedName)}, nil
 	case err != nil || conn == nil:
 		return ctrl.Result{}, err
 	}

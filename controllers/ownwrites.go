@@ -31,6 +31,11 @@ import (
 // again. The cache is usually milliseconds behind.
 const cacheLagRetry = 100 * time.Millisecond
 
+// maxCacheLagRetry bounds the backoff of a reconcile that keeps finding the cache behind: a stalled
+// watch (kube-apiserver restarting, say) would otherwise have every connection with a recent write
+// looked at ten times a second until it resumes.
+const maxCacheLagRetry = 2 * time.Second
+
 // ownWrites remembers the resourceVersion of each connection's last status write until the cache
 // shows it. The reconciler reads connections from the cache; one that still shows an older version
 // describes a link or a schedule this process has already replaced, and acting on it would issue a
@@ -43,6 +48,8 @@ type ownWrites struct {
 type writtenVersion struct {
 	uid types.UID
 	rv  string
+	// lagLooks counts the reconciles that found the cache behind this write.
+	lagLooks int
 }
 
 // wrote records a status write that left obj at its current resourceVersion.
@@ -103,6 +110,21 @@ func (w *ownWrites) check(cached client.Object) cacheState {
 	}
 	delete(w.written, key)
 	return cacheCurrent
+}
+
+// lagRetry is how soon to look again at a connection whose cached copy is behind its last write:
+// cacheLagRetry, doubled with each look that finds it still behind, up to maxCacheLagRetry.
+func (w *ownWrites) lagRetry(key types.NamespacedName) time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	v, ok := w.written[key]
+	if !ok {
+		return cacheLagRetry
+	}
+	d := min(cacheLagRetry<<min(v.lagLooks, 5), maxCacheLagRetry)
+	v.lagLooks++
+	w.written[key] = v
+	return d
 }
 
 // forget drops what is remembered of a connection that is gone.

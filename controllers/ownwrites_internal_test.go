@@ -17,7 +17,9 @@ limitations under the License.
 package controllers
 
 import (
+	"slices"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -73,5 +75,29 @@ func TestOwnWritesForgetsWhatTheCacheShowedOrLost(t *testing.T) {
 	}
 	if len(w.written) != 0 {
 		t.Fatalf("kept %v after a deletion", w.written)
+	}
+}
+
+// A cache that stays behind (a stalled watch) is looked at less and less often, not ten times a
+// second for as long as the stall lasts; a new write starts again from cacheLagRetry.
+func TestOwnWritesBacksOffWhileTheCacheStaysBehind(t *testing.T) {
+	var w ownWrites
+	key := types.NamespacedName{Namespace: "ns", Name: "c"}
+	w.wrote(copyAt("u1", "100"))
+	var got []time.Duration
+	for range 8 {
+		if s := w.check(copyAt("u1", "99")); s != cacheBehind {
+			t.Fatalf("check = %v, want cacheBehind", s)
+		}
+		got = append(got, w.lagRetry(key))
+	}
+	want := []time.Duration{cacheLagRetry, 2 * cacheLagRetry, 4 * cacheLagRetry, 8 * cacheLagRetry, 16 * cacheLagRetry,
+		maxCacheLagRetry, maxCacheLagRetry, maxCacheLagRetry}
+	if !slices.Equal(got, want) {
+		t.Fatalf("retries = %v, want %v", got, want)
+	}
+	w.wrote(copyAt("u1", "101"))
+	if d := w.lagRetry(key); d != cacheLagRetry {
+		t.Fatalf("after a new write the first retry is %v, want %v", d, cacheLagRetry)
 	}
 }
