@@ -116,30 +116,19 @@ func SetRetention(ctx context.Context, c client.Client, p *Private, owner client
 	return true, nil
 }
 
-// bind makes s the owner's: retained (no owner reference, bound by annotations) or owned (deleted
-// with it). The owner reference does not block the owner's deletion, which would take a permission
-// on the owner's finalizers that the operator does not have.
+// bind makes s the owner's as the deletion policy says: retained for id, or owned.
 func bind(s *corev1.Secret, owner client.Object, scheme *runtime.Scheme, retain bool, id Retention) error {
 	if !retain {
-		if err := controllerutil.SetControllerReference(owner, s, scheme, controllerutil.WithBlockOwnerDeletion(false)); err != nil {
-			return err
-		}
-		for _, k := range retainedAnnotations {
-			delete(s.Annotations, k)
-		}
-		return nil
+		return Binding{}.apply(s, owner, scheme)
 	}
-	s.OwnerReferences = withoutOwner(s.OwnerReferences, owner.GetUID())
-	if s.Annotations == nil {
-		s.Annotations = map[string]string{}
-	}
-	s.Annotations[AnnotationRetainedFor] = string(owner.GetUID())
-	s.Annotations[AnnotationRetainedUser] = id.userHash()
-	s.Annotations[AnnotationRetainedClient] = id.client()
+	b := Binding{retained: map[string]string{
+		AnnotationRetainedUser:   id.userHash(),
+		AnnotationRetainedClient: id.client(),
+	}}
 	if id.FinXUserID != "" {
-		s.Annotations[AnnotationRetainedFinXUser] = hashOf(id.FinXUserID)
+		b.retained[AnnotationRetainedFinXUser] = hashOf(id.FinXUserID)
 	}
-	return nil
+	return b.apply(s, owner, scheme)
 }
 
 // retainedAnnotations are the annotations that bind a retained Secret to its connection.
@@ -166,9 +155,18 @@ func (p *Private) Binding() Binding {
 	return b
 }
 
+// apply binds s to owner: retained (no owner reference, bound by annotations) or owned (deleted
+// with it). The owner reference does not block the owner's deletion, which would take a permission
+// on the owner's finalizers that the operator does not have.
 func (b Binding) apply(s *corev1.Secret, owner client.Object, scheme *runtime.Scheme) error {
 	if b.retained == nil {
-		return bind(s, owner, scheme, false, Retention{})
+		if err := controllerutil.SetControllerReference(owner, s, scheme, controllerutil.WithBlockOwnerDeletion(false)); err != nil {
+			return err
+		}
+		for _, k := range retainedAnnotations {
+			delete(s.Annotations, k)
+		}
+		return nil
 	}
 	s.OwnerReferences = withoutOwner(s.OwnerReferences, owner.GetUID())
 	if s.Annotations == nil {
