@@ -59,6 +59,10 @@ const (
 	// maxSeries bounds the series table (about 250 bytes an entry, measured: 1 MiB at 4,096). When
 	// it is full of live series, a repeat creates a new Event: more Events, never more memory.
 	maxSeries = 1024
+	// flushTimeout bounds how long Start goes on writing the Events still queued once its context
+	// ends. A Warning queued just before a restart (a lost rotation, a refused refresh) is what
+	// someone looks for afterwards; the manager's graceful shutdown allows far more than this.
+	flushTimeout = 5 * time.Second
 )
 
 // Recorder implements events.EventRecorder. Eventf never blocks: it queues the Event, and Start's
@@ -178,7 +182,8 @@ func truncate(s string, n int) string {
 // NeedLeaderElection is false: every replica's reconciler and callback may record events.
 func (r *Recorder) NeedLeaderElection() bool { return false }
 
-// Start writes queued Events until ctx ends. Events still queued then are not written.
+// Start writes queued Events until ctx ends, and then, for at most flushTimeout, the Events still
+// queued. Events queued after that are not written.
 func (r *Recorder) Start(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, q := range r.queues {
@@ -196,12 +201,42 @@ func (r *Recorder) writeQueued(ctx context.Context, q <-chan *eventsv1.Event) {
 	for {
 		select {
 		case <-ctx.Done():
+			r.flush(ctx, q, nil)
 			return
 		case ev := <-q:
-			if err := r.write(ctx, ev); err != nil && ctx.Err() == nil {
+			err := r.write(ctx, ev)
+			if err != nil && ctx.Err() != nil {
+				// Cut off by the shutdown, or taken from the queue as it began: written again
+				// with the rest. The Event keeps its name, so a create that did happen is not
+				// repeated.
+				r.flush(ctx, q, ev)
+				return
+			}
+			if err != nil {
 				r.log.V(1).Info("could not write an event", "reason", ev.Reason, "error", err.Error())
 			}
 		}
+	}
+}
+
+// flush writes first (if any) and then the Events queued in q, until q is empty or flushTimeout
+// has passed since ctx ended.
+func (r *Recorder) flush(ctx context.Context, q <-chan *eventsv1.Event, first *eventsv1.Event) {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+	defer cancel()
+	ev := first
+	for fctx.Err() == nil {
+		if ev == nil {
+			select {
+			case ev = <-q:
+			default:
+				return
+			}
+		}
+		if err := r.write(fctx, ev); err != nil && !apierrors.IsAlreadyExists(err) {
+			r.log.V(1).Info("could not write an event while stopping", "reason", ev.Reason, "error", err.Error())
+		}
+		ev = nil
 	}
 }
 

@@ -135,3 +135,55 @@ func TestWritesEventsAndSeries(t *testing.T) {
 		t.Fatalf("a repeat after the series window: want a second Event, have %d", len(got))
 	}
 }
+
+// TestStartWritesWhatIsQueuedWhenItStops runs against a real API server: Events queued when the
+// manager stops (a Warning about a lost rotation just before a rolling update) are still written.
+func TestStartWritesWhatIsQueuedWhenItStops(t *testing.T) {
+	env, cfg, err := testenv.Start()
+	if err != nil {
+		t.Skip(err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	sch := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(sch); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: sch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "stopping", Namespace: "default"}}
+	if err := c.Create(context.Background(), cm); err != nil {
+		t.Fatal(err)
+	}
+	r := New(Options{Client: c, Scheme: sch, Controller: "finx-operator"})
+	const queued = 12
+	for i := range queued {
+		r.Eventf(cm, nil, corev1.EventTypeWarning, "RotationLost", "Refresh", "event %d", i)
+	}
+	stopped, cancel := context.WithCancel(context.Background())
+	cancel() // the manager is already stopping when the writers get to the queue
+	done := make(chan struct{})
+	go func() {
+		_ = r.Start(stopped)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(flushTimeout + 10*time.Second):
+		t.Fatal("Start did not return after its context ended")
+	}
+	l := &eventsv1.EventList{}
+	if err := c.List(context.Background(), l, client.InNamespace("default")); err != nil {
+		t.Fatal(err)
+	}
+	notes := map[string]bool{}
+	for _, e := range l.Items {
+		if e.Regarding.UID == cm.UID {
+			notes[e.Note] = true
+		}
+	}
+	if len(notes) != queued {
+		t.Fatalf("%d of the %d queued Events were written when the recorder stopped", len(notes), queued)
+	}
+}
