@@ -329,8 +329,11 @@ func processCPU(pid int) (time.Duration, error) {
 	return time.Duration(utime+stime) * clockTick, nil
 }
 
-// memory is a process's resident set now (VmRSS) and at its peak since it started (VmHWM), in KiB.
-type procMemory struct{ rssKiB, peakKiB int64 }
+// memory is a process's resident set now (VmRSS) and at its peak since it started (VmHWM), in KiB,
+// and what the resident set is made of now: anonymous memory (the heap, stacks, the runtime's own)
+// and pages of files, almost all of them the binary's own code and read-only data, which the kernel
+// shares and can drop and read again under memory pressure.
+type procMemory struct{ rssKiB, peakKiB, anonKiB, fileKiB int64 }
 
 func processMemory(pid int) (procMemory, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
@@ -355,6 +358,10 @@ func processMemory(pid int) (procMemory, error) {
 			m.rssKiB = n
 		case "VmHWM":
 			m.peakKiB = n
+		case "RssAnon":
+			m.anonKiB = n
+		case "RssFile":
+			m.fileKiB = n
 		}
 	}
 	if m.rssKiB == 0 {

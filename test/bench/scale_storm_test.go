@@ -182,8 +182,8 @@ func (s *scaleRun) printMemory(points []memPoint) {
 	start := points[0]
 	s.logf("manager memory (VmRSS of the manager process; target %d MiB + %d KiB per connection):",
 		memTargetBaseKiB>>10, memTargetPerConnKiB)
-	s.logf("  %-30s %7s %10s %14s %13s %17s %12s %s", "when", "conns", "RSS MiB", "KiB/conn>start", "live heap MiB",
-		"heap B/conn>start", "target MiB", "")
+	s.logf("  %-30s %7s %10s %14s %13s %13s %17s %12s %s", "when", "conns", "RSS MiB", "KiB/conn>start", "of it anon MiB",
+		"live heap MiB", "heap B/conn>start", "target MiB", "")
 	for _, p := range points {
 		per, heapPer := "-", "-"
 		if p.conns > 0 && p.label != start.label {
@@ -197,8 +197,8 @@ func (s *scaleRun) printMemory(points []memPoint) {
 		if p.rssKiB > target {
 			verdict = fmt.Sprintf("OVER by %.1f MiB", mibOf(p.rssKiB-target))
 		}
-		s.logf("  %-30s %7d %10.1f %14s %13.1f %17s %12.1f %s", p.label, p.conns, mibOf(p.rssKiB), per,
-			float64(p.liveHeap)/(1<<20), heapPer, mibOf(target), verdict)
+		s.logf("  %-30s %7d %10.1f %14s %13.1f %13.1f %17s %12.1f %s", p.label, p.conns, mibOf(p.rssKiB), per,
+			mibOf(p.anonKiB), float64(p.liveHeap)/(1<<20), heapPer, mibOf(target), verdict)
 	}
 	last := points[len(points)-1]
 	// The manager restarts after "linked" (the second baseline run): the run's peak is the highest
@@ -212,9 +212,10 @@ func (s *scaleRun) printMemory(points []memPoint) {
 	if peak > peakTarget {
 		verdict = fmt.Sprintf("OVER by %.1f MiB", mibOf(peak-peakTarget))
 	}
-	s.logf("  %-30s %7d %10.1f %14s %13s %17s %12.1f %s", "peak (VmHWM) over the run", last.conns, mibOf(peak), "-", "-", "-",
+	s.logf("  %-30s %7d %10.1f %14s %13s %13s %17s %12.1f %s", "peak (VmHWM) over the run", last.conns, mibOf(peak), "-", "-", "-", "-",
 		mibOf(peakTarget), verdict)
 	s.logf("  (the manager is restarted after \"linked\", for the second baseline run: the later points are of the restarted process)")
+	s.logf("  (RSS less anon is file pages, almost all the binary's code and read-only data: shared, and dropped and read again under memory pressure)")
 	if last.profile != "" {
 		s.logf("  heap profiles: %s/heap-*.pb.gz (go tool pprof -sample_index=inuse_space %s <profile>)",
 			s.workDir, filepath.Join(s.workDir, "bin", "manager"))
