@@ -20,6 +20,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -148,7 +149,10 @@ var _ = BeforeSuite(func() {
 
 	sbxTarget, err := url.Parse(sandboxURL)
 	Expect(err).NotTo(HaveOccurred())
-	front.passThrough = httputil.NewSingleHostReverseProxy(sbxTarget)
+	passThrough := httputil.NewSingleHostReverseProxy(sbxTarget)
+	// Into the spec's report, not stderr: a proxy's complaint is then read with the spec it belongs to.
+	passThrough.ErrorLog = log.New(GinkgoWriter, "front: ", log.Lmicroseconds)
+	front.passThrough = passThrough
 	frontSrv := httptest.NewServer(front)
 	DeferCleanup(frontSrv.Close)
 	frontURL = frontSrv.URL
