@@ -24,9 +24,11 @@ import (
 	. "github.com/onsi/gomega"
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/finx-operator/finx-operator/api/v1alpha1"
+	"github.com/finx-operator/finx-operator/internal/apifault"
 	"github.com/finx-operator/finx-operator/internal/sandbox"
 	"github.com/finx-operator/finx-operator/internal/tokenstore"
 )
@@ -154,6 +156,26 @@ var _ = Describe("BankConnection failures", func() {
 		waitForPhase(c, v1.PhaseReauthorizationRequired, 20*time.Second)
 		Expect(condition(c, v1.ConditionReauthorizationRequired).Reason).To(Equal(v1.ReasonRotationLost))
 		Expect(sbx.Stats().Endpoints["token"].ByStatus[http.StatusServiceUnavailable]).To(BeNumerically(">=", 1))
+	})
+
+	It("does not start a refresh that the time its journal write took leaves too little room for", func() {
+		c := t.connection("petra", disabled)
+		authorize(c)
+		before, calls := readTokens(c).refresh, tokenCalls()
+		// An overloaded API server takes 3 of the spend's 4 seconds to write the journal, and finX
+		// rotates at once but answers 2 seconds later: a call made now would be cut off by the spend's
+		// deadline after finX rotated, and the rotated token would be lost.
+		DeferCleanup(apiFaults.Add(apifault.Rule{
+			Method: http.MethodPut, PathContains: "/namespaces/" + t.ns + "/secrets/petra-finx-refresh",
+			BodyHas: []string{tokenstore.AnnotationInFlight}, Action: apifault.Delay, Latency: 3 * time.Second, Count: 1,
+		}))
+		sbx.InjectFault(sandbox.Fault{Endpoint: "token", GrantType: "refresh_token", AnswerLatency: 2 * time.Second, Count: 1})
+		annotate(c, v1.AnnotationRefresh, "slow-journal")
+		Eventually(func() string { return readTokens(c).refresh }).WithTimeout(20 * time.Second).ShouldNot(Equal(before))
+		Expect(sbx.RefreshTokenState(readTokens(c).refresh)).To(Equal(sandbox.TokenActive), "the chain goes on")
+		Expect(tokenCalls()).To(Equal(calls+1), "the late attempt sent nothing; the next one refreshed")
+		Expect(get(c).Status.Phase).To(Equal(v1.PhaseConnected))
+		Expect(meta.FindStatusCondition(get(c).Status.Conditions, v1.ConditionReauthorizationRequired).Status).To(Equal(metav1.ConditionFalse))
 	})
 
 	It("reports RotationLost with a new link when a rotation's answer never arrived", func() {

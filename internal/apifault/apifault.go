@@ -47,6 +47,9 @@ const (
 	// it, so the client's cache lags the API server as a slow network or a busy informer would make
 	// it. It acts on watches already open when the rule is added.
 	DelayEvents
+	// Delay forwards the request after Latency, as an API server that queues it (API Priority and
+	// Fairness under load) would: the request is applied late, and answered as usual.
+	Delay
 )
 
 // Rule matches requests and says what happens to them.
@@ -58,7 +61,7 @@ type Rule struct {
 	BodyHas, BodyLacks []string
 	Action             Action
 	Status             int
-	// Latency is DelayEvents' delay.
+	// Latency is DelayEvents' and Delay's delay.
 	Latency time.Duration
 	// Count is how many requests the rule applies to; 0 means until it is removed.
 	Count int
@@ -223,8 +226,11 @@ func (in *Injector) decide(req *http.Request, body []byte) (Action, int, time.Du
 			}
 		}
 		in.counts[r.kind()]++
-		if r.Action == Observe {
+		switch r.Action {
+		case Observe:
 			return 0, 0, 0, 0
+		case Delay:
+			return 0, 0, r.Latency, 0
 		}
 		return r.Action, r.Status, 0, 0
 	}
@@ -283,6 +289,8 @@ func (r *rule) kind() string {
 		return "write applied, answer lost"
 	case Observe:
 		return "observed"
+	case Delay:
+		return "delayed"
 	}
 	return "refused"
 }

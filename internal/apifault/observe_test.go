@@ -117,3 +117,40 @@ func TestRecordListsMatchingRequestsWithTheirStatus(t *testing.T) {
 		t.Fatalf("recorded %+v, want only %+v", got, want)
 	}
 }
+
+// A Delay rule holds the matching request back before forwarding it, and only that request; the
+// server still sees it and answers it.
+func TestDelayForwardsTheMatchingRequestLate(t *testing.T) {
+	arrived := make(chan time.Time, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- time.Now()
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(srv.Close)
+	in := NewInjector(nil)
+	hc := &http.Client{Transport: in}
+	const lag = 300 * time.Millisecond
+	in.Add(Rule{Method: http.MethodPut, PathContains: "/slow", Action: Delay, Latency: lag, Count: 1})
+	put := func(path string) time.Duration {
+		req, _ := http.NewRequest(http.MethodPut, srv.URL+path, nil)
+		start := time.Now()
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d", path, resp.StatusCode)
+		}
+		return (<-arrived).Sub(start)
+	}
+	if d := put("/slow"); d < lag {
+		t.Errorf("the delayed PUT reached the server after %s, want at least %s", d, lag)
+	}
+	if d := put("/slow"); d >= lag {
+		t.Errorf("a PUT past the rule's count reached the server after %s, want at once", d)
+	}
+	if n := in.Counts()["delayed"]; n != 1 {
+		t.Errorf("counted %d delayed requests, want 1", n)
+	}
+}

@@ -20,7 +20,9 @@ limitations under the License.
 //  1. Fence: a spend another live process may still be running is waited out.
 //  2. Journal: the spend is recorded on the private Secret, with a resourceVersion precondition,
 //     before the credential leaves the process.
-//  3. The caller makes the finX call.
+//  3. The caller makes the finX call, unless the journal write took half the spend's time or more:
+//     then nothing is sent, the journal is cleared and the spend is tried again shortly, since a
+//     call cut off by the deadline after finX acted would be an unknown outcome.
 //  4. The result is held in memory, then committed to the Secret before anything else happens. The
 //     commit is idempotent: a write that was applied although its answer was an error is
 //     recognised by the digest of the stored token, not written again.
@@ -34,6 +36,7 @@ package spend
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -239,8 +242,23 @@ func (p *Protocol) Begin(ctx context.Context, owner client.Object, priv *tokenst
 		return nil, time.Time{}, err
 	}
 	s.entry = entry
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < p.minCallTime() {
+		// The journal write took most of the spend's time (an overloaded API server). A finX call
+		// now could be cut off by the deadline after finX acted, an unknown outcome that costs the
+		// chain when finX does not accept the token again. Nothing was sent: the spend is settled as
+		// one finX did nothing with, and tried again shortly.
+		if err := s.Refused(ctx); err != nil {
+			return nil, time.Time{}, fmt.Errorf("the journal write left too little time for the finX call, and settling it failed: %w", err)
+		}
+		return nil, p.Clock.Now().Add(minReplayDelay), nil
+	}
 	return s, time.Time{}, nil
 }
+
+// minCallTime is the least of a spend's time that must be left, once its journal is written, for
+// the finX call and the commit: half of it. Journal writes take milliseconds; one that took half
+// the spend's bound found the API server overloaded, and the commit would meet it too.
+func (p *Protocol) minCallTime() time.Duration { return p.timeout() / 2 }
 
 // Result is what finX returned for a spend.
 type Result struct {

@@ -589,6 +589,28 @@ var _ = Describe("Spend protocol", func() {
 		f.expectStored("rt-1", f.rotations+1)
 	})
 
+	Context("a journal write that took most of the spend's time", func() {
+		It("sends nothing: the journal is cleared and Begin says when to try again", func() {
+			p, pr := f.protocol("pod-a")
+			priv, err := tokenstore.ReadPrivate(ctx, p.Reader, f.key, f.owner)
+			Expect(err).NotTo(HaveOccurred())
+			// Less than half of the spend's bound is left once the journal is written.
+			late, cancel := context.WithTimeout(ctx, p.Timeout/2-time.Second)
+			defer cancel()
+			sp, until, err := p.Begin(late, f.owner, priv, spend.Refresh)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(sp).To(BeNil(), "no spend to make the finX call with")
+			Expect(until).To(BeTemporally(">", f.clk.Now()))
+			Expect(f.read().InFlight()).To(BeNil())
+			f.expectStored(f.first, f.rotations)
+			Expect(pr.count(journaling)).To(Equal(1))
+			Expect(pr.count(func(w write) bool { return !journaling(w) })).To(Equal(1), "the journal cleared in one write")
+
+			By("with the spend's whole time, the next Begin proceeds")
+			begin(p, spend.Refresh)
+		})
+	})
+
 	Context("an answer that settles the spend without tokens", func() {
 		It("Refused clears the journal of a spend with no Prior, in one write", func() {
 			p, pr := f.protocol("pod-a")
