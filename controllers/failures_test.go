@@ -161,7 +161,7 @@ var _ = Describe("BankConnection failures", func() {
 	It("does not start a refresh that the time its journal write took leaves too little room for", func() {
 		c := t.connection("petra", disabled)
 		authorize(c)
-		before, calls := readTokens(c).refresh, tokenCalls()
+		before, calls, delayed := readTokens(c).refresh, tokenCalls(), apiFaults.Counts()["delayed"]
 		// An overloaded API server takes 3 of the spend's 4 seconds to write the journal, and finX
 		// rotates at once but answers 2 seconds later: a call made now would be cut off by the spend's
 		// deadline after finX rotated, and the rotated token would be lost.
@@ -173,6 +173,7 @@ var _ = Describe("BankConnection failures", func() {
 		annotate(c, v1.AnnotationRefresh, "slow-journal")
 		Eventually(func() string { return readTokens(c).refresh }).WithTimeout(20 * time.Second).ShouldNot(Equal(before))
 		Expect(sbx.RefreshTokenState(readTokens(c).refresh)).To(Equal(sandbox.TokenActive), "the chain goes on")
+		Expect(apiFaults.Counts()["delayed"]).To(Equal(delayed+1), "the journal write was held back")
 		Expect(tokenCalls()).To(Equal(calls+1), "the late attempt sent nothing; the next one refreshed")
 		Expect(get(c).Status.Phase).To(Equal(v1.PhaseConnected))
 		Expect(meta.FindStatusCondition(get(c).Status.Conditions, v1.ConditionReauthorizationRequired).Status).To(Equal(metav1.ConditionFalse))

@@ -20,9 +20,10 @@ limitations under the License.
 //  1. Fence: a spend another live process may still be running is waited out.
 //  2. Journal: the spend is recorded on the private Secret, with a resourceVersion precondition,
 //     before the credential leaves the process.
-//  3. The caller makes the finX call, unless the journal write took half the spend's time or more:
-//     then nothing is sent, the journal is cleared and the spend is tried again shortly, since a
-//     call cut off by the deadline after finX acted would be an unknown outcome.
+//  3. The caller makes the finX call, unless the journal write took half the spend's time or more
+//     and the spend is not a replay: then nothing is sent, the journal is cleared and Begin fails
+//     (ErrJournalTooSlow), since a call cut off by the deadline after finX acted would be an
+//     unknown outcome.
 //  4. The result is held in memory, then committed to the Secret before anything else happens. The
 //     commit is idempotent: a write that was applied although its answer was an error is
 //     recognised by the digest of the stored token, not written again.
@@ -242,18 +243,26 @@ func (p *Protocol) Begin(ctx context.Context, owner client.Object, priv *tokenst
 		return nil, time.Time{}, err
 	}
 	s.entry = entry
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < p.minCallTime() {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < p.minCallTime() && prior == nil {
 		// The journal write took most of the spend's time (an overloaded API server). A finX call
-		// now could be cut off by the deadline after finX acted, an unknown outcome that costs the
-		// chain when finX does not accept the token again. Nothing was sent: the spend is settled as
-		// one finX did nothing with, and tried again shortly.
-		if err := s.Refused(ctx); err != nil {
-			return nil, time.Time{}, fmt.Errorf("the journal write left too little time for the finX call, and settling it failed: %w", err)
+		// now could be cut off by the deadline after finX acted: an unknown outcome, which costs the
+		// chain when finX does not accept the token again. Nothing was sent, so the spend is settled
+		// as one finX did nothing with, on a context of its own (the spend's has little left), and
+		// the caller's error backoff paces the next attempt. A replay of an earlier unknown outcome
+		// (prior) still goes out: holding it back would let finX's reuse grace, if any, run out.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.minCallTime())
+		defer cancel()
+		if err := s.Refused(sctx); err != nil {
+			return nil, time.Time{}, fmt.Errorf("%w; clearing its journal failed: %w", ErrJournalTooSlow, err)
 		}
-		return nil, p.Clock.Now().Add(minReplayDelay), nil
+		return nil, time.Time{}, ErrJournalTooSlow
 	}
 	return s, time.Time{}, nil
 }
+
+// ErrJournalTooSlow is Begin's answer when writing the journal took half of the spend's time or
+// more: no finX call was made, and the journal is cleared.
+var ErrJournalTooSlow = errors.New("the spend's journal write took half of the spend timeout or more (the API server is overloaded): finX was not called, the spend is tried again later")
 
 // minCallTime is the least of a spend's time that must be left, once its journal is written, for
 // the finX call and the commit: half of it. Journal writes take milliseconds; one that took half

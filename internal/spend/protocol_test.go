@@ -590,24 +590,43 @@ var _ = Describe("Spend protocol", func() {
 	})
 
 	Context("a journal write that took most of the spend's time", func() {
-		It("sends nothing: the journal is cleared and Begin says when to try again", func() {
+		// late is a spend context with less than half of the spend's bound left, as after a slow
+		// journal write.
+		late := func(p *spend.Protocol) context.Context {
+			c, cancel := context.WithTimeout(ctx, p.Timeout/2-time.Second)
+			DeferCleanup(cancel)
+			return c
+		}
+
+		It("sends nothing: Begin fails with ErrJournalTooSlow and the journal is cleared", func() {
 			p, pr := f.protocol("pod-a")
 			priv, err := tokenstore.ReadPrivate(ctx, p.Reader, f.key, f.owner)
 			Expect(err).NotTo(HaveOccurred())
-			// Less than half of the spend's bound is left once the journal is written.
-			late, cancel := context.WithTimeout(ctx, p.Timeout/2-time.Second)
-			defer cancel()
-			sp, until, err := p.Begin(late, f.owner, priv, spend.Refresh)
-			Expect(err).NotTo(HaveOccurred())
+			sp, _, err := p.Begin(late(p), f.owner, priv, spend.Refresh)
+			Expect(err).To(MatchError(spend.ErrJournalTooSlow))
 			Expect(sp).To(BeNil(), "no spend to make the finX call with")
-			Expect(until).To(BeTemporally(">", f.clk.Now()))
 			Expect(f.read().InFlight()).To(BeNil())
 			f.expectStored(f.first, f.rotations)
 			Expect(pr.count(journaling)).To(Equal(1))
 			Expect(pr.count(func(w write) bool { return !journaling(w) })).To(Equal(1), "the journal cleared in one write")
 
-			By("with the spend's whole time, the next Begin proceeds")
-			begin(p, spend.Refresh)
+			By("with the spend's whole time, the next Begin proceeds, with no unknown outcome on record")
+			Expect(begin(p, spend.Refresh).Prior).To(BeNil())
+		})
+
+		It("still replays an earlier spend whose outcome is unknown: finX's reuse grace may be running out", func() {
+			p1, pr1 := f.protocol("pod-a")
+			begin(p1, spend.Refresh)
+			pr1.kill()
+			p2, _ := f.protocol("pod-a")
+			priv, err := tokenstore.ReadPrivate(ctx, p2.Reader, f.key, f.owner)
+			Expect(err).NotTo(HaveOccurred())
+			sp, until, err := p2.Begin(late(p2), f.owner, priv, spend.Refresh)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(until).To(BeZero())
+			Expect(sp).NotTo(BeNil())
+			Expect(sp.Prior).NotTo(BeNil())
+			Expect(f.read().InFlight()).NotTo(BeNil())
 		})
 	})
 
