@@ -70,13 +70,13 @@ func TestFullQueueDropsWithoutBlocking(t *testing.T) {
 	}
 }
 
-// TestWritesEventsAndSeries runs against a real API server: the fields an events.k8s.io/v1 Event
-// needs are accepted, a repeat within the window extends the series of the first Event, and a
-// repeat after it creates a new one.
-func TestWritesEventsAndSeries(t *testing.T) {
+// apiServer starts a control plane for the test and returns a client of it, or skips the test when
+// there is none here (the package's unit tests still run).
+func apiServer(t *testing.T) (client.Client, *runtime.Scheme) {
+	t.Helper()
 	env, cfg, err := testenv.Start()
 	if err != nil {
-		t.Skip(err) // no control plane here: the package's unit tests above still ran
+		t.Skip(err)
 	}
 	t.Cleanup(func() { _ = env.Stop() })
 	sch := runtime.NewScheme()
@@ -87,6 +87,14 @@ func TestWritesEventsAndSeries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c, sch
+}
+
+// TestWritesEventsAndSeries runs against a real API server: the fields an events.k8s.io/v1 Event
+// needs are accepted, a repeat within the window extends the series of the first Event, and a
+// repeat after it creates a new one.
+func TestWritesEventsAndSeries(t *testing.T) {
+	c, sch := apiServer(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "subject", Namespace: "default"}}
@@ -139,19 +147,7 @@ func TestWritesEventsAndSeries(t *testing.T) {
 // TestStartWritesWhatIsQueuedWhenItStops runs against a real API server: Events queued when the
 // manager stops (a Warning about a lost rotation just before a rolling update) are still written.
 func TestStartWritesWhatIsQueuedWhenItStops(t *testing.T) {
-	env, cfg, err := testenv.Start()
-	if err != nil {
-		t.Skip(err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	sch := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(sch); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: sch})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, sch := apiServer(t)
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "stopping", Namespace: "default"}}
 	if err := c.Create(context.Background(), cm); err != nil {
 		t.Fatal(err)

@@ -330,10 +330,10 @@ func processCPU(pid int) (time.Duration, error) {
 }
 
 // memory is a process's resident set now (VmRSS) and at its peak since it started (VmHWM), in KiB,
-// and what the resident set is made of now: anonymous memory (the heap, stacks, the runtime's own)
-// and pages of files, almost all of them the binary's own code and read-only data, which the kernel
-// shares and can drop and read again under memory pressure.
-type procMemory struct{ rssKiB, peakKiB, anonKiB, fileKiB int64 }
+// and the part of the resident set that is anonymous memory (the heap, stacks, the runtime's own).
+// The rest is pages of files, almost all of them the binary's own code and read-only data, which
+// the kernel shares and can drop and read again under memory pressure.
+type procMemory struct{ rssKiB, peakKiB, anonKiB int64 }
 
 func processMemory(pid int) (procMemory, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
@@ -360,8 +360,6 @@ func processMemory(pid int) (procMemory, error) {
 			m.peakKiB = n
 		case "RssAnon":
 			m.anonKiB = n
-		case "RssFile":
-			m.fileKiB = n
 		}
 	}
 	if m.rssKiB == 0 {

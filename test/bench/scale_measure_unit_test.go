@@ -93,10 +93,9 @@ func TestProcessFiguresOfThisProcess(t *testing.T) {
 	if m.rssKiB <= 0 || m.peakKiB < m.rssKiB {
 		t.Errorf("VmRSS %d KiB, VmHWM %d KiB: want 0 < VmRSS <= VmHWM", m.rssKiB, m.peakKiB)
 	}
-	// VmRSS is the sum of RssAnon, RssFile and RssShmem; this process has no shared memory to speak of.
-	if m.anonKiB <= 0 || m.fileKiB <= 0 || m.anonKiB+m.fileKiB > m.rssKiB {
-		t.Errorf("RssAnon %d KiB, RssFile %d KiB, VmRSS %d KiB: want both above 0 and their sum within VmRSS",
-			m.anonKiB, m.fileKiB, m.rssKiB)
+	// VmRSS is the sum of RssAnon, RssFile and RssShmem, and a Go test binary's code is file pages.
+	if m.anonKiB <= 0 || m.anonKiB >= m.rssKiB {
+		t.Errorf("RssAnon %d KiB, VmRSS %d KiB: want 0 < RssAnon < VmRSS", m.anonKiB, m.rssKiB)
 	}
 	if _, err := processCPU(os.Getpid()); err != nil {
 		t.Error(err)
